@@ -1,0 +1,61 @@
+# Quick start: `make run` (the whole system, embedded defaults) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED_DATA ?= ../shared/data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format migrate demo worker beat web bench bench-quick clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# Embedded mode: SQLite, in-memory channel layer, Celery tasks in-process, console e-mail.
+run: export DEBUG ?= 1
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=shotspotter.settings_test $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+
+demo: $(VENV)/.installed
+	$(PY) manage.py seed_demo
+
+# Production-style processes (set DATABASE_URL, REDIS_URL, SECRET_KEY, ...; see .env.example).
+web: $(VENV)/.installed
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) shotspotter.asgi:application
+
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A shotspotter worker --loglevel=INFO --concurrency=2
+
+beat: $(VENV)/.installed
+	$(VENV)/bin/celery -A shotspotter beat --loglevel=INFO --schedule=/tmp/shotspotter-celerybeat
+
+bench: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire
+
+bench-quick: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire --quick
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

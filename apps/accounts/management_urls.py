@@ -1,0 +1,3 @@
+app_name = "agency_admin"
+
+urlpatterns: list = []

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AcousticsConfig(AppConfig):
+    name = "apps.acoustics"
+    label = "acoustics"
+    verbose_name = "Acoustic core"

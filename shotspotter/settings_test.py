@@ -1,0 +1,14 @@
+"""Test settings: the production module plus what only tests want (cookiecutter-django)."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "insecure-test-only-key")
+
+from shotspotter.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False

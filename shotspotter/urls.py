@@ -1,0 +1,17 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from apps.core.admin_site import staff_admin_site
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("accounts/", include("apps.accounts.urls")),
+    path("agency/", include("apps.accounts.management_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("platform-admin/", staff_admin_site.urls),
+]
+
+handler400 = "apps.core.views.bad_request"
+handler403 = "apps.core.views.permission_denied"
+handler404 = "apps.core.views.page_not_found"
+handler500 = "apps.core.views.server_error"
