@@ -166,3 +166,30 @@ class ApplicationGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} -> {self.get_application_display()}"
+
+
+class LoginThrottle(models.Model):
+    """Failed log-in attempts per account (normalised e-mail) or per client IP.
+
+    Kept in the database so every web process sees the same counts. Rows exist for
+    e-mail addresses without an account too, so a lockout reveals nothing about
+    which addresses are registered.
+    """
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account", "Account"
+        IP = "ip", "Client IP address"
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    key = models.CharField(max_length=254)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="one_throttle_per_scope_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key} ({self.failures} failures)"

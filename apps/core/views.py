@@ -4,18 +4,61 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from apps.accounts.access import APPLICATION_SUMMARIES, application_required, granted_applications
 from apps.accounts.models import Application
+
+# Where each application lives; later issues replace the entry pages with the real thing.
+APPLICATION_URL_NAMES = {
+    Application.ALERT_CONSOLE: "core:alert_console",
+    Application.INVESTIGATOR_PORTAL: "core:investigator_portal",
+    Application.BRIEFING_ROOM: "core:briefing_room",
+    Application.SIREN: "core:siren",
+}
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    granted = set(user.application_grants.values_list("application", flat=True))
+    granted = set(granted_applications(user=user))
     applications = [
-        {"code": app.value, "label": app.label, "granted": app.value in granted}
+        {
+            "code": app.value,
+            "label": app.label,
+            "granted": app in granted,
+            "url_name": APPLICATION_URL_NAMES[app],
+            "summary": APPLICATION_SUMMARIES[app],
+        }
         for app in Application
     ]
-    return render(request, "core/home.html", {"applications": applications})
+    return render(
+        request,
+        "core/home.html",
+        {"applications": applications, "is_staff_role": user.is_irc_reviewer},
+    )
+
+
+def _application_entry(application: Application):
+    @application_required(application)
+    def view(request: HttpRequest) -> HttpResponse:
+        return render(
+            request,
+            "core/application.html",
+            {
+                "application": application,
+                "application_label": application.label,
+                "summary": APPLICATION_SUMMARIES[application],
+                "agency": request.user.agency,
+            },
+        )
+
+    view.__name__ = f"{application.value}_entry"
+    return view
+
+
+alert_console = _application_entry(Application.ALERT_CONSOLE)
+investigator_portal = _application_entry(Application.INVESTIGATOR_PORTAL)
+briefing_room = _application_entry(Application.BRIEFING_ROOM)
+siren = _application_entry(Application.SIREN)
 
 
 @require_GET
@@ -36,6 +79,10 @@ def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpR
         {"title": title, "message": message, "status": status},
         status=status,
     )
+
+
+def forbidden(request: HttpRequest, *, message: str, title: str = "No access") -> HttpResponse:
+    return _error(request, 403, title, message)
 
 
 def bad_request(request, exception=None):
