@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.geo",
     "apps.acoustics",
+    "apps.sensors",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +221,27 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ShotSpotter Open API",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Sensor API (apps.sensors.conf has the defaults) ----------------------------------------
+SENSOR_SIGNATURE_MAX_AGE_S = env_int("SENSOR_SIGNATURE_MAX_AGE_S", 30, minimum=1, maximum=300)
+SENSOR_SIGNATURE_MAX_FUTURE_S = env_int("SENSOR_SIGNATURE_MAX_FUTURE_S", 5, minimum=0, maximum=60)
+SENSOR_NONCE_RETENTION_S = max(
+    env_int("SENSOR_NONCE_RETENTION_S", 120, minimum=1),
+    SENSOR_SIGNATURE_MAX_AGE_S + SENSOR_SIGNATURE_MAX_FUTURE_S + 1,
+)
+SENSOR_API_MAX_BODY_BYTES = env_int("SENSOR_API_MAX_BODY_BYTES", 2_000_000, minimum=1024)
+SENSOR_PULSE_BATCH_MAX = env_int("SENSOR_PULSE_BATCH_MAX", 1000, minimum=1)
+SENSOR_PULSE_MAX_AGE_S = env_int("SENSOR_PULSE_MAX_AGE_S", 72 * 3600, minimum=60)
+SENSOR_PULSE_MAX_FUTURE_S = env_int("SENSOR_PULSE_MAX_FUTURE_S", 10, minimum=0, maximum=300)
+SENSOR_HEARTBEAT_INTERVAL_S = env_int("SENSOR_HEARTBEAT_INTERVAL_S", 60, minimum=5)
+CELERY_BEAT_SCHEDULE["sensors-purge-used-nonces"] = {
+    "task": "sensors.purge_used_nonces",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["sensors-update-missed-heartbeats"] = {
+    "task": "sensors.update_missed_heartbeats",
+    "schedule": float(SENSOR_HEARTBEAT_INTERVAL_S),
 }
 
 # --- Maps -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("agency/", include("apps.accounts.management_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/sensor/", include("apps.sensors.urls")),
     path("platform-admin/", staff_admin_site.urls),
 ]
 

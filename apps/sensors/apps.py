@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class SensorsConfig(AppConfig):
+    name = "apps.sensors"
+    label = "sensors"
+    verbose_name = "Sensor network"
+
+    def ready(self) -> None:
+        from apps.sensors import schema  # noqa: F401  (registers the OpenAPI extension)

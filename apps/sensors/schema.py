@@ -1,0 +1,21 @@
+"""OpenAPI description of the sensor signature scheme (drf-spectacular extension)."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class SensorSignatureScheme(OpenApiAuthenticationExtension):
+    target_class = "apps.sensors.authentication.SensorSignatureAuthentication"
+    name = "SensorSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Signature",
+            "description": (
+                "RFC 9421 HTTP Message Signature with the sensor's Ed25519 key: keyid = serial "
+                "number; covers @method, @target-uri, content-digest (RFC 9530, sha-256) and "
+                "content-type; parameters created (at most 30 s old) and a single-use nonce. "
+                "Sent with the Signature-Input and Content-Digest headers."
+            ),
+        }

@@ -1,0 +1,182 @@
+"""Validation of what sensors send. Nothing here writes; services store validated data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from apps.sensors.conf import sensor_setting
+
+MAX_FEATURES = 64
+MAX_FEATURE_NAME = 64
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number (not a string, not a boolean), finite."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UtcDateTimeField(serializers.Field):
+    """ISO-8601 with an explicit UTC offset (``Z`` or ``+00:00``), microseconds allowed."""
+
+    default_error_messages = {
+        "invalid": "An ISO-8601 date-time with a time zone is required.",
+        "naive": "The time needs a time zone (e.g. a trailing Z).",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 40:
+            self.fail("invalid")
+        try:
+            value = dt.datetime.fromisoformat(data)
+        except ValueError:
+            self.fail("invalid")
+        if value.tzinfo is None or value.utcoffset() is None:
+            self.fail("naive")
+        return value.astimezone(dt.UTC)
+
+    def to_representation(self, value):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def validate_features(value) -> dict[str, float]:
+    """Summary features: a flat object of at most 64 finite numbers (no room for audio)."""
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Features must be an object of numbers.")
+    if len(value) > MAX_FEATURES:
+        raise serializers.ValidationError(f"At most {MAX_FEATURES} features are allowed.")
+    clean = {}
+    for name, number in value.items():
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_FEATURE_NAME:
+            raise serializers.ValidationError(f"Feature names have 1 to {MAX_FEATURE_NAME} chars.")
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise serializers.ValidationError(f"Feature {name!r} must be a number.")
+        if not math.isfinite(number):
+            raise serializers.ValidationError(f"Feature {name!r} must be finite.")
+        clean[name] = number
+    if len(json.dumps(clean)) > sensor_setting("SENSOR_PULSE_FEATURES_MAX_BYTES"):
+        raise serializers.ValidationError("The features are too large.")
+    return clean
+
+
+class PulseSerializer(serializers.Serializer):
+    pulse_uuid = serializers.UUIDField()
+    arrival_time_utc = UtcDateTimeField(
+        help_text="Arrival time at the sensor, ISO-8601 UTC, microseconds allowed."
+    )
+    power_db_spl = StrictFloatField(min_value=0, max_value=200)
+    signal_to_noise_db = StrictFloatField(min_value=-60, max_value=200)
+    features = serializers.JSONField(
+        required=False, default=dict, help_text="Flat object of up to 64 finite numbers."
+    )
+
+    def validate_features(self, value):
+        return validate_features(value)
+
+    def validate_arrival_time_utc(self, value: dt.datetime) -> dt.datetime:
+        now = timezone.now()
+        max_age = sensor_setting("SENSOR_PULSE_MAX_AGE_S")
+        max_future = sensor_setting("SENSOR_PULSE_MAX_FUTURE_S")
+        if value > now + dt.timedelta(seconds=max_future):
+            raise serializers.ValidationError(
+                f"The arrival time is more than {max_future} s ahead of the server clock."
+            )
+        if value < now - dt.timedelta(seconds=max_age):
+            raise serializers.ValidationError(f"The arrival time is older than {max_age} s.")
+        return value
+
+
+class PulseBatchSerializer(serializers.Serializer):
+    pulses = PulseSerializer(many=True, allow_empty=False)
+
+    def to_internal_value(self, data):
+        from apps.sensors.authentication import PayloadTooLarge
+
+        limit = sensor_setting("SENSOR_PULSE_BATCH_MAX")
+        if isinstance(data, dict) and isinstance(data.get("pulses"), list):
+            if len(data["pulses"]) > limit:
+                raise PayloadTooLarge(f"A batch holds at most {limit} pulses.")
+        return super().to_internal_value(data)
+
+    def validate_pulses(self, pulses: list[dict]) -> list[dict]:
+        seen: set = set()
+        errors: list[dict] = []
+        repeated = False
+        for pulse in pulses:
+            if pulse["pulse_uuid"] in seen:
+                errors.append({"pulse_uuid": ["Repeated in this batch."]})
+                repeated = True
+            else:
+                errors.append({})
+            seen.add(pulse["pulse_uuid"])
+        if repeated:
+            raise serializers.ValidationError(errors)
+        return pulses
+
+    def pulses_for_ingest(self) -> list[dict]:
+        return [
+            {
+                "pulse_uuid": p["pulse_uuid"],
+                "arrival_time": p["arrival_time_utc"],
+                "power_db_spl": p["power_db_spl"],
+                "snr_db": p["signal_to_noise_db"],
+                "features": p["features"],
+            }
+            for p in self.validated_data["pulses"]
+        ]
+
+
+class PulseBatchResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Pulses stored by this request.")
+    duplicates = serializers.IntegerField(help_text="Pulses already stored (acknowledged).")
+
+
+class PositionFixSerializer(serializers.Serializer):
+    latitude = StrictFloatField(min_value=-90, max_value=90)
+    longitude = StrictFloatField(min_value=-180, max_value=180)
+    elevation_m = StrictFloatField(min_value=-500, max_value=9000)
+    error_m = StrictFloatField(min_value=0, max_value=10_000)
+
+
+class ClockStatusSerializer(serializers.Serializer):
+    offset_us = StrictFloatField(
+        min_value=-3.6e9, max_value=3.6e9, help_text="Sensor clock minus true time (µs)."
+    )
+    synced = serializers.BooleanField()
+
+
+class BufferStatusSerializer(serializers.Serializer):
+    oldest_sample_utc = UtcDateTimeField(required=False, allow_null=True)
+    bytes = serializers.IntegerField(min_value=0, max_value=2**50)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    position = PositionFixSerializer(required=False, allow_null=True)
+    clock = ClockStatusSerializer(required=False, allow_null=True)
+    buffer = BufferStatusSerializer(required=False, allow_null=True)
+    firmware = serializers.CharField(required=False, max_length=64, allow_blank=True)
+
+    def validate_buffer(self, value):
+        if value is None:
+            return None
+        oldest = value.get("oldest_sample_utc")
+        return {
+            "oldest_sample_utc": UtcDateTimeField().to_representation(oldest) if oldest else None,
+            "bytes": value["bytes"],
+            "reported_at": UtcDateTimeField().to_representation(timezone.now()),
+        }
+
+
+class HeartbeatResultSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    status = serializers.CharField()
+    server_time_utc = serializers.CharField()
+    heartbeat_interval_s = serializers.IntegerField()
