@@ -1,0 +1,515 @@
+"""Association: group pulses from many sensors into shots, and locate each shot.
+
+Most reported pulses are echoes, reverberation or unrelated bangs. A shot is a set of
+pulses, at most one per sensor, whose arrival times agree with straight-line propagation
+from one point at one emission time (within a few milliseconds).
+
+Method, in time order of seed pulses:
+1. Hypotheses: the seed plus one pulse on each of three sensors near the seed's sensor
+   (pulses that could be the same wavefront, by the triangle inequality) give a 4-pulse
+   exact solve (the closed-form linear system of `location`), many at once with numpy.
+2. Each hypothesis predicts an arrival time at every sensor; its support is the number of
+   sensors with an unused pulse within the search tolerance (an MSAC score breaks ties).
+3. The best hypothesis is refined by robust least squares and re-matched with a tighter
+   tolerance until the pulse set is stable; that set is a candidate shot.
+4. Candidates are accepted greedily, best supported first. An accepted shot consumes its
+   pulses; candidates that lose pulses are re-matched. Candidates made mostly of pulses
+   that follow an accepted shot's pulses on the same sensors, are weaker, and sit
+   elsewhere are echo ghosts (echoes always arrive after the direct path) and are dropped.
+
+Work is bounded: each seed looks at a fixed number of neighbour sensors and pulses, and
+input so dense that chance coincidences would pass as shots is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from apps.acoustics.location import (
+    DEFAULT_HUBER_S,
+    Fix,
+    LocationError,
+    refine,
+    shot_from_fix,
+)
+from apps.acoustics.types import LocatedShot, Pulse
+
+
+class AssociationError(ValueError):
+    """Input that cannot be associated (bad values or hopelessly dense pulses)."""
+
+
+@dataclass(frozen=True)
+class AssociationConfig:
+    # Final consistency: a pulse belongs to a shot when within this of the fitted arrival.
+    tolerance_s: float = 0.012
+    # Looser tolerance used to score the 4-pulse hypotheses (they carry more noise).
+    search_tolerance_s: float = 0.030
+    min_sensors: int = 4
+    neighbour_sensors: int = 6
+    pulses_per_neighbour: int = 4
+    max_hypotheses: int = 400
+    # Sources farther than this outside the sensors' bounding box are not considered.
+    region_margin_m: float = 2000.0
+    # Echo handling: how long after a direct pulse an echo may arrive, and how much weaker
+    # (SNR dB or power dB) a pulse must be to be treated as that pulse's echo.
+    echo_window_s: float = 1.5
+    echo_snr_drop_db: float = 4.0
+    echo_power_drop_db: float = 2.0
+    # A candidate is a ghost if this share of its pulses are echoes of an accepted shot.
+    ghost_share: float = 0.6
+    # Shots this close to an accepted shot are repeats (a burst), never its echo ghosts...
+    same_place_m: float = 20.0
+    # ...unless closer in time than this: then they are that shot's reverberation (bursts
+    # of automatic fire are >= 60 ms apart).
+    min_shot_interval_s: float = 0.050
+    # A real shot is heard by the sensors nearest to it: at least this share of the n
+    # sensors nearest the fitted source (n = sensors in the shot) must be in the shot.
+    min_near_coverage: float = 0.5
+    # Significance: with lam chance matches expected per hypothesis (local pulse rate x
+    # 2 x tolerance), a shot needs n sensors with P(Poisson(lam) >= n) <= this. In quiet
+    # conditions 4 sensors suffice; amid dense echoes more are needed (TN 098: 4 sensors
+    # detect an inconsistency, 5+ allow rejecting it, 6+ are reliable).
+    false_alarm_p: float = 1e-4
+    # Refuse input where a hypothesis would expect more than this many chance matches.
+    max_chance_matches: float = 2.0
+    random_seed: int = 0
+
+
+DEFAULT_CONFIG = AssociationConfig()
+
+
+@dataclass
+class _Candidate:
+    fix: Fix
+    members: np.ndarray  # pulse indices (into the time-sorted arrays), one per sensor
+    score: float
+
+
+class _Pulses:
+    """Time-sorted pulse arrays plus a per-sensor search structure over unused pulses."""
+
+    def __init__(self, pulses: list[Pulse]):
+        order = sorted(range(len(pulses)), key=lambda i: pulses[i].t)
+        self.items = [pulses[i] for i in order]
+        self.t0 = self.items[0].t
+        self.t = np.array([p.t - self.t0 for p in self.items])
+        sensor_ids = sorted({p.sensor_id for p in self.items})
+        index = {sid: k for k, sid in enumerate(sensor_ids)}
+        self.sensor = np.array([index[p.sensor_id] for p in self.items])
+        positions = np.zeros((len(sensor_ids), 3))
+        for p in self.items:
+            positions[index[p.sensor_id]] = (p.x, p.y, p.z)
+        self.sensor_ids = sensor_ids
+        self.positions = positions
+        self.snr = np.array([np.nan if p.snr_db is None else p.snr_db for p in self.items])
+        self.power = np.array(
+            [np.nan if p.power_db_spl is None else p.power_db_spl for p in self.items]
+        )
+        self.used = np.zeros(len(self.items), dtype=bool)
+        span = float(self.t[-1]) + 100.0
+        self._stride = span
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        keep = np.flatnonzero(~self.used)
+        keys = self.sensor[keep] * self._stride + self.t[keep]
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._index = keep[order]
+
+    def consume(self, members) -> None:
+        self.used[members] = True
+        self._rebuild()
+
+    def nearest(self, sensors: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest unused pulse on each given sensor to each given time: (index, |dt|)."""
+        shape = np.broadcast(sensors, times).shape
+        if len(self._keys) == 0:
+            return np.full(shape, -1), np.full(shape, np.inf)
+        sensors, times = np.broadcast_arrays(sensors, times)
+        query = sensors * self._stride + times
+        pos = np.searchsorted(self._keys, query)
+        best_idx = np.full(shape, -1)
+        best_dt = np.full(shape, np.inf)
+        for candidate in (pos - 1, pos):
+            inside = (candidate >= 0) & (candidate < len(self._keys))
+            clipped = np.clip(candidate, 0, len(self._keys) - 1)
+            idx = self._index[clipped]
+            dt = np.abs(self.t[idx] - times)
+            ok = inside & (self.sensor[idx] == sensors) & (dt < best_dt)
+            best_idx = np.where(ok, idx, best_idx)
+            best_dt = np.where(ok, dt, best_dt)
+        return best_idx, best_dt
+
+    def on_sensor_between(self, sensor: int, start: float, end: float) -> np.ndarray:
+        """Unused pulses on a sensor with start <= t <= end, in time order."""
+        lo = np.searchsorted(self._keys, sensor * self._stride + start, side="left")
+        hi = np.searchsorted(self._keys, sensor * self._stride + end, side="right")
+        return self._index[lo:hi]
+
+
+def _validate(pulses: list[Pulse]) -> None:
+    seen: set[str] = set()
+    for p in pulses:
+        values = (p.t, p.x, p.y, p.z)
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+            raise AssociationError(f"pulse {p.pulse_uuid}: time and position must be finite")
+        if p.pulse_uuid in seen:
+            raise AssociationError(f"duplicate pulse_uuid {p.pulse_uuid}")
+        seen.add(p.pulse_uuid)
+
+
+def _check_density(data: _Pulses, config: AssociationConfig) -> None:
+    """Refuse input so dense that chance coincidences would look like shots.
+
+    For each pulse, count pulses on every sensor within +-1 s; a hypothesis then expects
+    sum over sensors of rate * 2 * tolerance chance matches. Beyond the limit, any
+    4-sensor "shot" found could be a coincidence, so say so rather than invent shots.
+    """
+    n_sensors = len(data.sensor_ids)
+    window = 1.0
+    lo = np.searchsorted(data.t, data.t - window, side="left")
+    hi = np.searchsorted(data.t, data.t + window, side="right")
+    rate = (hi - lo) / (2.0 * window)  # pulses per second over all sensors
+    expected = rate * 2.0 * config.tolerance_s
+    worst = float(expected.max()) if len(expected) else 0.0
+    if worst > config.max_chance_matches:
+        raise AssociationError(
+            f"pulses too dense to associate: up to {rate.max():.0f} pulses/s across "
+            f"{n_sensors} sensors, so about {worst:.1f} chance matches per hypothesis "
+            f"(limit {config.max_chance_matches}); split the input or check the sensors"
+        )
+
+
+def _sensors_needed(lam: float, *, minimum: int, false_alarm_p: float) -> int:
+    """Smallest n >= minimum with P(Poisson(lam) >= n) <= false_alarm_p."""
+    term = math.exp(-lam)  # P(N = 0)
+    below = 0.0  # P(N < n)
+    n = 0
+    while True:
+        if n >= minimum and 1.0 - below <= false_alarm_p:
+            return n
+        below += term
+        n += 1
+        term *= lam / n
+        if n > 1000:
+            return n
+
+
+def _minimal_solutions(rel_pos: np.ndarray, ranges: np.ndarray, dz2: np.ndarray):
+    """Batched exact solve of 4-pulse sets: rel_pos (m,4,2), ranges (m,4) -> (x, y, b), ok."""
+    ones = np.ones(ranges.shape)
+    a = np.concatenate([-2.0 * rel_pos, 2.0 * ranges[..., None], ones[..., None]], axis=-1)
+    rhs = ranges**2 - np.sum(rel_pos**2, axis=-1) - dz2
+    scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
+    a_scaled = a / scale
+    det = np.linalg.det(a_scaled)
+    ok = np.abs(det) > 1e-6
+    solution = np.zeros((len(a), 4))
+    if np.any(ok):
+        solution[ok] = np.linalg.solve(a_scaled[ok], rhs[ok][..., None])[..., 0]
+    solution = solution / scale[:, 0, :]
+    return solution[:, :3], ok
+
+
+class _Associator:
+    def __init__(self, pulses, *, c, wind_xy, source_z, config):
+        self.data = _Pulses(pulses)
+        self.c = c
+        self.wind = np.asarray(wind_xy, dtype=float)[:2]
+        self.source_z = source_z
+        self.config = config
+        self.rng = np.random.default_rng(config.random_seed)
+        pos = self.data.positions
+        self.centre = pos[:, :2].mean(axis=0)
+        self.rel_xy = pos[:, :2] - self.centre
+        self.dz = np.zeros(len(pos)) if source_z is None else pos[:, 2] - source_z
+        lo, hi = self.rel_xy.min(axis=0), self.rel_xy.max(axis=0)
+        self.region = (lo - config.region_margin_m, hi + config.region_margin_m)
+        gaps = np.hypot(*(self.rel_xy[:, None, :] - self.rel_xy[None, :, :]).transpose(2, 0, 1))
+        self.sensor_gap_s = np.sqrt(gaps**2 + (self.dz[:, None] - self.dz[None, :]) ** 2) / c
+        self.neighbours = np.argsort(gaps, axis=1)[:, 1 : 1 + config.neighbour_sensors]
+
+    # -- prediction and matching -------------------------------------------------------
+    def _predict(self, x, y, t_emit) -> np.ndarray:
+        """Predicted arrival times (relative) at every sensor for sources (..,)."""
+        dx = self.rel_xy[:, 0] - np.asarray(x)[..., None]
+        dy = self.rel_xy[:, 1] - np.asarray(y)[..., None]
+        dist = np.sqrt(dx**2 + dy**2 + self.dz**2)
+        # First-order wind effect: the wavefront drifts with the air (TN 098 shift).
+        if np.any(self.wind):
+            along = (dx * self.wind[0] + dy * self.wind[1]) / np.maximum(dist, 1e-9)
+            dist = dist / (1.0 + along / self.c)
+        return np.asarray(t_emit)[..., None] + dist / self.c
+
+    def _match(self, x, y, t_emit, tolerance) -> np.ndarray:
+        predicted = self._predict(x, y, t_emit)
+        sensors = np.arange(len(self.data.sensor_ids))
+        idx, dt = self.data.nearest(sensors, predicted)
+        return idx[dt <= tolerance]
+
+    def _fit(self, members: np.ndarray, start, max_iter: int = 15) -> Fix | None:
+        data = self.data
+        sensors = data.positions[data.sensor[members]].copy()
+        sensors[:, :2] -= self.centre
+        try:
+            return refine(
+                sensors=sensors,
+                times=data.t[members],
+                c=self.c,
+                start=start,
+                source_z=self.source_z,
+                wind_xy=self.wind,
+                huber_s=DEFAULT_HUBER_S,
+                max_iter=max_iter,
+            )
+        except LocationError:
+            return None
+
+    def _polish(self, start, members=None) -> _Candidate | None:
+        """Alternate robust fit and re-matching until the pulse set is stable."""
+        cfg = self.config
+        x, y, t_emit = start
+        if members is None:
+            members = self._match(x, y, t_emit, cfg.search_tolerance_s)
+        fix = None
+        for tolerance in (cfg.search_tolerance_s, 2 * cfg.tolerance_s, cfg.tolerance_s):
+            if len(members) < cfg.min_sensors:
+                return None
+            fix = self._fit(members, (x, y, t_emit), max_iter=6)
+            if fix is None:
+                return None
+            x, y, t_emit = fix.x, fix.y, fix.t_emit
+            members = self._match(x, y, t_emit, tolerance)
+        if len(members) < cfg.min_sensors:
+            return None
+        fix = self._fit(members, (x, y, t_emit))
+        if fix is None:
+            return None
+        members = members[np.abs(fix.residuals_s) <= cfg.tolerance_s]
+        if len(members) < cfg.min_sensors:
+            return None
+        fix = self._fit(members, (fix.x, fix.y, fix.t_emit))
+        if fix is None or not self._in_region(fix.x, fix.y):
+            return None
+        rms = fix.residual_rms_s / cfg.tolerance_s
+        return _Candidate(fix=fix, members=members, score=len(members) - min(rms, 0.99))
+
+    def _in_region(self, x, y) -> np.ndarray:
+        lo, hi = self.region
+        return (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
+
+    # -- hypotheses from one seed --------------------------------------------------------
+    def _hypotheses(self, seed: int) -> _Candidate | None:
+        cfg, data = self.config, self.data
+        a = data.sensor[seed]
+        t_seed = data.t[seed]
+        choices = []
+        for b in self.neighbours[a]:
+            reach = self.sensor_gap_s[a, b] + cfg.search_tolerance_s
+            near = data.on_sensor_between(b, t_seed - reach, t_seed + reach)
+            if len(near) > cfg.pulses_per_neighbour:
+                closest = np.argsort(np.abs(data.t[near] - t_seed))[: cfg.pulses_per_neighbour]
+                near = near[np.sort(closest)]
+            if len(near):
+                choices.append(near)
+        if len(choices) < cfg.min_sensors - 1:
+            return None
+        sets = []
+        for triple in itertools.combinations(choices, 3):
+            for combo in itertools.product(*triple):
+                sets.append(combo)
+        sets = np.array(sets)
+        if len(sets) > cfg.max_hypotheses:
+            sets = sets[self.rng.choice(len(sets), cfg.max_hypotheses, replace=False)]
+        members = np.column_stack([np.full(len(sets), seed), sets])
+        sensor = data.sensor[members]
+        ranges = self.c * data.t[members]
+        solution, ok = _minimal_solutions(self.rel_xy[sensor], ranges, self.dz[sensor] ** 2)
+        x, y, b = solution.T
+        t_emit = b / self.c
+        ok &= self._in_region(x, y) & (t_emit <= data.t[members].min() + 1e-3)
+        if not np.any(ok):
+            return None
+        x, y, t_emit = x[ok], y[ok], t_emit[ok]
+        predicted = self._predict(x, y, t_emit)
+        sensors = np.arange(len(data.sensor_ids))
+        _, dt = data.nearest(sensors[None, :], predicted)
+        tol = cfg.search_tolerance_s
+        inlier = dt <= tol
+        support = inlier.sum(axis=1)
+        # MSAC: count inliers, break ties by how tightly they fit.
+        score = support - np.sum(np.where(inlier, (dt / tol) ** 2, 0.0), axis=1) / (support + 1)
+        best = int(np.argmax(score))
+        arrivals = predicted[best][inlier[best]]
+        if support[best] < cfg.min_sensors:
+            return None
+        if support[best] < self._sensors_needed(arrivals.min(), arrivals.max(), support[best]):
+            return None
+        return self._polish((x[best], y[best], t_emit[best]))
+
+    # -- echoes and ghosts ----------------------------------------------------------------
+    def _is_echo_of(self, pulse: int, direct: int) -> bool:
+        """Could `pulse` be an echo of `direct` (same sensor, later, weaker)?"""
+        data, cfg = self.data, self.config
+        delay = data.t[pulse] - data.t[direct]
+        if not 0.0 < delay <= cfg.echo_window_s:
+            return False
+        snr_drop = data.snr[direct] - data.snr[pulse]
+        power_drop = data.power[direct] - data.power[pulse]
+        if np.isnan(snr_drop) and np.isnan(power_drop):
+            return True  # no strength data: timing alone
+        return bool(snr_drop >= cfg.echo_snr_drop_db or power_drop >= cfg.echo_power_drop_db)
+
+    def _ghost_share(self, candidate: _Candidate, accepted: list[_Candidate]) -> float:
+        data = self.data
+        echoes = 0
+        for pulse in candidate.members:
+            for shot in accepted:
+                far = math.hypot(candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y)
+                if far <= self.config.same_place_m:
+                    continue
+                same_sensor = shot.members[data.sensor[shot.members] == data.sensor[pulse]]
+                if len(same_sensor) and self._is_echo_of(pulse, int(same_sensor[0])):
+                    echoes += 1
+                    break
+        return echoes / len(candidate.members)
+
+    def _sensors_needed(self, first: float, last: float, own: int) -> int:
+        """Fewest sensors that make a shot whose arrivals span [first, last] unlikely to be
+        a chance coincidence of the other pulses around it."""
+        cfg, t = self.config, self.data.t
+        start, end = first - 0.5, last + 0.5
+        others = np.searchsorted(t, end, "right") - np.searchsorted(t, start, "left") - own
+        lam = max(others, 0) / (end - start) * 2.0 * cfg.tolerance_s
+        return _sensors_needed(lam, minimum=cfg.min_sensors, false_alarm_p=cfg.false_alarm_p)
+
+    def _significant(self, candidate: _Candidate) -> bool:
+        times = self.data.t[candidate.members]
+        n = len(candidate.members)
+        return n >= self._sensors_needed(times.min(), times.max(), n)
+
+    def _near_coverage(self, candidate: _Candidate) -> float:
+        """Share of the n sensors nearest the source that took part (n = shot size)."""
+        n = len(candidate.members)
+        dist = np.hypot(self.rel_xy[:, 0] - candidate.fix.x, self.rel_xy[:, 1] - candidate.fix.y)
+        nearest = np.argsort(dist)[:n]
+        return len(np.intersect1d(nearest, self.data.sensor[candidate.members])) / n
+
+    def _repeats(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
+        """Same place as an accepted shot and too soon after it to be another round."""
+        cfg = self.config
+        for shot in accepted:
+            near = math.hypot(candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y)
+            soon = abs(candidate.fix.t_emit - shot.fix.t_emit) < cfg.min_shot_interval_s
+            if near <= cfg.same_place_m and soon:
+                return True
+        return False
+
+    def _is_seed_echo(self, seed: int, explained_by_sensor: dict) -> bool:
+        for direct in explained_by_sensor.get(int(self.data.sensor[seed]), ()):
+            if self._is_echo_of(seed, direct):
+                return True
+        return False
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self) -> list[_Candidate]:
+        data = self.data
+        candidates: list[_Candidate] = []
+        explained = np.zeros(len(data.t), dtype=bool)
+        explained_by_sensor: dict[int, list[int]] = {}
+        for seed in range(len(data.t)):
+            if explained[seed] or self._is_seed_echo(seed, explained_by_sensor):
+                continue
+            candidate = self._hypotheses(seed)
+            if candidate is None:
+                continue
+            candidates.append(candidate)
+            explained[candidate.members] = True
+            for m in candidate.members:
+                explained_by_sensor.setdefault(int(data.sensor[m]), []).append(int(m))
+        return self._accept(candidates)
+
+    def _accept(self, candidates: list[_Candidate]) -> list[_Candidate]:
+        cfg, data = self.config, self.data
+        heap = [(-c.score, k, c) for k, c in enumerate(candidates)]
+        heapq.heapify(heap)
+        counter = len(candidates)
+        accepted: list[_Candidate] = []
+        while heap:
+            _, _, candidate = heapq.heappop(heap)
+            if np.any(data.used[candidate.members]):
+                fix = candidate.fix
+                redone = self._polish((fix.x, fix.y, fix.t_emit))
+                if redone is not None:
+                    counter += 1
+                    heapq.heappush(heap, (-redone.score, counter, redone))
+                continue
+            if not self._significant(candidate):
+                continue
+            if self._near_coverage(candidate) < cfg.min_near_coverage:
+                continue
+            if self._repeats(candidate, accepted):
+                continue
+            if self._ghost_share(candidate, accepted) >= cfg.ghost_share:
+                continue
+            accepted.append(candidate)
+            data.consume(candidate.members)
+        accepted.sort(key=lambda c: c.fix.t_emit)
+        return accepted
+
+    def to_shot(self, candidate: _Candidate) -> LocatedShot:
+        data = self.data
+        members = candidate.members[np.argsort(data.t[candidate.members])]
+        fix = self._fit(members, (candidate.fix.x, candidate.fix.y, candidate.fix.t_emit))
+        fix = fix or candidate.fix
+        # Back to the input's frame and absolute time.
+        absolute = Fix(
+            x=fix.x + self.centre[0],
+            y=fix.y + self.centre[1],
+            z=fix.z,
+            t_emit=fix.t_emit + data.t0,
+            residuals_s=fix.residuals_s,
+            weights=fix.weights,
+            cov_xy=fix.cov_xy,
+            sigma_s=fix.sigma_s,
+            ellipse_scale=fix.ellipse_scale,
+            converged=fix.converged,
+        )
+        return shot_from_fix(
+            absolute,
+            [data.items[m] for m in members],
+            hull_sensors_xy=data.positions[:, :2],
+        )
+
+
+def associate(
+    pulses: list[Pulse],
+    *,
+    c: float,
+    wind_xy=(0.0, 0.0),
+    source_z: float | None = None,
+    config: AssociationConfig = DEFAULT_CONFIG,
+) -> list[LocatedShot]:
+    """Group pulses into located shots (time order). Empty when nothing can be located.
+
+    Raises AssociationError for non-finite values, duplicate pulse ids, or input so dense
+    that chance coincidences would pass as shots.
+    """
+    if not math.isfinite(c) or c <= 0:
+        raise AssociationError(f"speed of sound must be a positive number, got {c!r}")
+    _validate(pulses)
+    if len({p.sensor_id for p in pulses}) < config.min_sensors:
+        return []
+    associator = _Associator(pulses, c=c, wind_xy=wind_xy, source_z=source_z, config=config)
+    positions = associator.data.positions[:, :2]
+    if np.linalg.matrix_rank(positions - positions.mean(axis=0), tol=1.0) < 2:
+        return []  # collinear (or co-located) sensors cannot fix a point in the plane
+    _check_density(associator.data, config)
+    return [associator.to_shot(c) for c in associator.run()]
