@@ -33,3 +33,61 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not settings.REDIS_URL:
             item.add_marker(skip_redis)
+
+
+class SMTPSink:
+    """What a real SMTP server (aiosmtpd) received: parsed messages and raw envelopes."""
+
+    def __init__(self, host: str, port: int):
+        self.host = host
+        self.port = port
+        self.envelopes: list = []
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        import email
+        from email import policy
+
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def clear(self) -> None:
+        self.envelopes.clear()
+        self.messages.clear()
+
+    @staticmethod
+    def body(message, subtype: str = "plain") -> str:
+        """The text/plain (or text/html) part of a received message."""
+        part = message.get_body(preferencelist=(subtype,))
+        return part.get_content() if part is not None else ""
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on 127.0.0.1 (free port) with Django's SMTP backend pointed at it.
+
+    Yields an ``SMTPSink``: ``.messages`` are ``email.message.EmailMessage`` objects,
+    ``.envelopes`` the raw aiosmtpd envelopes (``mail_from``, ``rcpt_tos``).
+    """
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = SMTPSink("127.0.0.1", port)
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    try:
+        yield sink
+    finally:
+        controller.stop()
