@@ -107,17 +107,14 @@ class PulseBatchSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate_pulses(self, pulses: list[dict]) -> list[dict]:
+        # Same shape as DRF's per-item errors: {index: {field: [messages]}}.
         seen: set = set()
-        errors: list[dict] = []
-        repeated = False
-        for pulse in pulses:
+        errors: dict[str, dict] = {}
+        for index, pulse in enumerate(pulses):
             if pulse["pulse_uuid"] in seen:
-                errors.append({"pulse_uuid": ["Repeated in this batch."]})
-                repeated = True
-            else:
-                errors.append({})
+                errors[str(index)] = {"pulse_uuid": ["Repeated in this batch."]}
             seen.add(pulse["pulse_uuid"])
-        if repeated:
+        if errors:
             raise serializers.ValidationError(errors)
         return pulses
 
