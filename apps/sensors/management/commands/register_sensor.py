@@ -21,7 +21,7 @@ from apps.sensors import services
 from apps.sensors.signing import generate_private_key, private_key_pem, public_key_b64
 
 
-def _finite(text: str) -> float:
+def finite_number(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(text)
@@ -34,11 +34,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--agency", required=True, help="System id of the agency.")
         parser.add_argument("--serial", required=True, help="Serial number (= key id).")
-        parser.add_argument("--lat", required=True, type=_finite, help="Latitude, degrees.")
-        parser.add_argument("--lon", required=True, type=_finite, help="Longitude, degrees.")
-        parser.add_argument("--elevation", required=True, type=_finite, help="Metres above MSL.")
+        parser.add_argument("--lat", required=True, type=finite_number, help="Latitude, degrees.")
+        parser.add_argument("--lon", required=True, type=finite_number, help="Longitude, degrees.")
         parser.add_argument(
-            "--position-error", type=_finite, default=5.0, help="Position error, metres."
+            "--elevation", required=True, type=finite_number, help="Metres above mean sea level."
+        )
+        parser.add_argument(
+            "--position-error", type=finite_number, default=5.0, help="Position error, metres."
         )
         parser.add_argument(
             "--coverage-area", help="Name of the coverage area (default: by position)."
