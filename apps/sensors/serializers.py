@@ -7,6 +7,8 @@ import json
 import math
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.sensors.conf import sensor_setting
@@ -24,6 +26,7 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class UtcDateTimeField(serializers.Field):
     """ISO-8601 with an explicit UTC offset (``Z`` or ``+00:00``), microseconds allowed."""
 
@@ -67,6 +70,13 @@ def validate_features(value) -> dict[str, float]:
     return clean
 
 
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "number"}, "maxProperties": MAX_FEATURES}
+)
+class FeaturesField(serializers.JSONField):
+    pass
+
+
 class PulseSerializer(serializers.Serializer):
     pulse_uuid = serializers.UUIDField()
     arrival_time_utc = UtcDateTimeField(
@@ -74,7 +84,7 @@ class PulseSerializer(serializers.Serializer):
     )
     power_db_spl = StrictFloatField(min_value=0, max_value=200)
     signal_to_noise_db = StrictFloatField(min_value=-60, max_value=200)
-    features = serializers.JSONField(
+    features = FeaturesField(
         required=False, default=dict, help_text="Flat object of up to 64 finite numbers."
     )
 
