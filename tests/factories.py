@@ -84,14 +84,13 @@ def add_totp_device(user: User, *, name: str = "Phone", confirmed: bool = True) 
 
 
 def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
-    """The code an authenticator app would show now (or ``steps_ahead`` steps later)."""
-    device.refresh_from_db()
+    """The code an authenticator app shows now (or ``steps_ahead`` 30-second steps later).
+
+    A code is accepted once per time step, so a test verifying twice uses
+    ``steps_ahead=1`` the second time (the device tolerates one step of clock skew).
+    """
     code = totp(
-        device.bin_key,
-        step=device.step,
-        t0=device.t0,
-        digits=device.digits,
-        drift=device.drift + steps_ahead,
+        device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=steps_ahead
     )
     return f"{code:0{device.digits}d}"
 
