@@ -11,17 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
+from apps.accounts import auth_services
 from apps.accounts.models import AGENCY_ROLES, Application, ApplicationGrant, Role, User
 from apps.audit.services import record_event
 
@@ -32,7 +29,8 @@ class AuditAction:
     USER_DEACTIVATE = "agency_user.deactivate"
     USER_REACTIVATE = "agency_user.reactivate"
     USER_DELETE = "agency_user.delete"
-    USER_PASSWORD_RESET = "agency_user.password_reset_sent"
+    # Recorded by apps.accounts.auth_services.send_password_reset.
+    USER_PASSWORD_RESET = "auth.password_reset_requested"
     USER_APPLICATIONS = "agency_user.applications_change"
 
     ALL = (
@@ -125,7 +123,7 @@ def create_agency_user(
     )
     if send_invitation:
         # Last, so a mail server failure rolls the whole action back.
-        _send_password_email(user=user, invitation=True)
+        _send_invitation(user=user)
     return user
 
 
@@ -205,20 +203,15 @@ def delete_agency_user(*, actor: User, user: User, request: HttpRequest | None =
 
 @transaction.atomic
 def send_password_reset(*, actor: User, user: User, request: HttpRequest | None = None) -> None:
-    """E-mail the user a single-use link to choose a new password."""
+    """E-mail the user a single-use link to choose a new password.
+
+    The e-mail and its audit event (``auth.password_reset_requested``, actor = the super
+    user) come from the log-in code, so self-service and agency resets look the same.
+    """
     _require_same_agency(actor=actor, user=user)
     if not user.is_active:
         raise ValidationError("Reactivate the account before sending a password reset.")
-    record_event(
-        action=AuditAction.USER_PASSWORD_RESET,
-        actor=actor,
-        agency=actor.agency,
-        target=user,
-        request=request,
-        details={"sent_to": user.email},
-    )
-    # Last, so a mail server failure rolls the audit event back with it.
-    _send_password_email(user=user, invitation=False)
+    auth_services.send_password_reset(user=user, request=request, requested_by=actor)
 
 
 @transaction.atomic
@@ -254,24 +247,16 @@ def set_application_access(
     return user
 
 
-def password_reset_link(*, user: User) -> str:
-    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
-    return f"{settings.SITE_URL}{path}"
-
-
-def _send_password_email(*, user: User, invitation: bool) -> None:
+def _send_invitation(*, user: User) -> None:
     context = {
         "user": user,
         "agency": user.agency,
-        "link": password_reset_link(user=user),
-        "invitation": invitation,
+        "link": auth_services.password_reset_url(user=user),
         "valid_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
         "site_url": settings.SITE_URL,
     }
-    subject = render_to_string("agency/email/password_subject.txt", context).strip()
-    body = render_to_string("agency/email/password_body.txt", context)
+    subject = render_to_string("agency/email/invitation_subject.txt", context).strip()
+    body = render_to_string("agency/email/invitation_body.txt", context)
     send_mail(
         subject=" ".join(subject.split()),
         message=body,

@@ -526,7 +526,7 @@ def test_send_password_reset(boss_client, boss, officer, agency, settings):
     event = assert_one_event(
         action=services.AuditAction.USER_PASSWORD_RESET, actor=boss, target=officer, agency=agency
     )
-    assert event.details == {"sent_to": officer.email}
+    assert event.details == {"by": "super_user"}
     assert len(mail.outbox) == 1
     body = mail.outbox[0].body
     link = re.search(r"https://shotspotter\.example/accounts/reset/([^/\s]+)/([^/\s]+)/", body)
@@ -534,6 +534,27 @@ def test_send_password_reset(boss_client, boss, officer, agency, settings):
     assert default_token_generator.check_token(officer, link[2])
     # The password itself is untouched until the user follows the link.
     assert User.objects.get(pk=officer.pk).check_password("Sturdy-Lantern-Harbor-91")
+
+
+def test_invited_user_sets_a_password_through_the_link_once(boss_client):
+    boss_client.post(
+        reverse("agency_admin:user_add"),
+        {"email": "invitee@riverside.example", "role": Role.POLICE_USER, "send_invitation": "on"},
+    )
+    assert "created a ShotSpotter Open account for you" in mail.outbox[0].body
+    path = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", mail.outbox[0].body)[1]
+    visitor = Client()
+    form_page = visitor.get(path, follow=True)
+    assert form_page.status_code == 200
+    set_url = form_page.redirect_chain[-1][0]
+    new_password = "Granite-Meadow-Compass-48"
+    response = visitor.post(set_url, {"new_password1": new_password, "new_password2": new_password})
+    assert response.status_code == 302
+    user = User.objects.get(email="invitee@riverside.example")
+    assert user.check_password(new_password)
+    # Single use: the same link no longer offers the form.
+    again = Client().get(path, follow=True)
+    assert "new_password1" not in again.content.decode()
 
 
 def test_password_reset_link_opens_the_reset_page(boss_client, officer):

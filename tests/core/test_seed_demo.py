@@ -184,3 +184,27 @@ def test_committed_json_matches_its_generator():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert DEMO_CITY_FILE.read_text(encoding="utf-8") == module.render()
+
+
+def test_demo_chief_logs_in_with_password_and_printed_key_and_manages_users(client):
+    """The printed logins work end to end: password, TOTP code from the key, agency pages."""
+    seed()
+    chief = next(d for d in DEMO_USERS if d.role == Role.AGENCY_SUPER_USER)
+    response = client.post(
+        "/accounts/login/",
+        {"email": chief.email, "password": DEMO_PASSWORD, "next": "/agency/users/"},
+    )
+    assert response.status_code == 302
+    assert "/accounts/two-factor/" in response["Location"]
+    # Before the second factor the agency pages stay shut.
+    assert client.get("/agency/users/").status_code == 302
+
+    key = base64.b32decode(chief.totp_base32)
+    code = f"{totp(key, step=30, t0=0, digits=6):06d}"
+    response = client.post(response["Location"], {"code": code})
+    assert response.status_code == 302
+    assert response["Location"] == "/agency/users/"
+    page = client.get("/agency/users/")
+    assert page.status_code == 200
+    assert "officer@riverside-pd.example" in page.content.decode()
+    assert "reviewer@irc.example" not in page.content.decode()
