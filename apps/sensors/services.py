@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -166,16 +167,25 @@ def refused_request_record(
     )
 
 
+_last_nonce_purge = 0.0
+
+
 def nonce_consume(*, sensor: Sensor, nonce: str) -> bool:
     """Record a signature nonce; False when this sensor used it before (a replay).
 
-    The unique constraint decides, so two concurrent replays cannot both pass.
+    The unique constraint decides, so two concurrent replays cannot both pass. Old
+    nonces are also purged here once a minute per process, so the table stays small
+    even where no Celery beat runs (embedded mode).
     """
+    global _last_nonce_purge
     try:
         with transaction.atomic():
             UsedNonce.objects.create(sensor=sensor, nonce=nonce)
     except IntegrityError:
         return False
+    if time.monotonic() - _last_nonce_purge > 60:
+        _last_nonce_purge = time.monotonic()
+        used_nonces_purge()
     return True
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import http_sf
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.utils import timezone
 from http_message_signatures import (
@@ -102,8 +103,17 @@ def verify_sensor_request(*, request: HttpRequest, now: dt.datetime | None = Non
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = max_body + 1
+    too_large = SignatureRefused(
+        RefusalReason.TOO_LARGE, 413, f"The body exceeds {max_body} bytes."
+    )
     if length > max_body:
-        raise SignatureRefused(RefusalReason.TOO_LARGE, 413, f"The body exceeds {max_body} bytes.")
+        raise too_large
+    try:
+        body = request.body  # needed for the digest; ASGI may give no Content-Length
+    except RequestDataTooBig as exc:
+        raise too_large from exc
+    if len(body) > max_body:
+        raise too_large
 
     params = _signature_parameters(request)
     key_id = params.get("keyid")
@@ -139,7 +149,7 @@ def verify_sensor_request(*, request: HttpRequest, now: dt.datetime | None = Non
     if sensor is None:
         raise SignatureRefused(RefusalReason.UNKNOWN_SENSOR, 401, "Unknown key id.", key_id=key_id)
 
-    bodyless = request.method in BODYLESS_METHODS and length == 0
+    bodyless = request.method in BODYLESS_METHODS and not body
     required = SIGNED_COMPONENTS_NO_BODY if bodyless else SIGNED_COMPONENTS
     message = _DjangoMessage(request)
     verifier = _Verifier(sensor)
@@ -156,7 +166,7 @@ def verify_sensor_request(*, request: HttpRequest, now: dt.datetime | None = Non
             reason, 401, f"The signature does not verify: {text}", key_id=key_id, sensor=sensor
         ) from exc
     try:
-        verifier.verify_body(message, results, request.body)
+        verifier.verify_body(message, results, body)
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise SignatureRefused(
             RefusalReason.DIGEST_MISMATCH,

@@ -216,3 +216,14 @@ def test_pulses_get_the_sensor_coverage_area(client, agency, key):
     assert sensor.coverage_area == area
     send(client, batch(2), area_key, serial="S-AREA")
     assert set(SensorPulse.objects.values_list("coverage_area", flat=True)) == {area.pk}
+
+
+def test_body_larger_than_django_accepts_is_413_not_a_crash(client, sensor, key, settings):
+    """Without a trustworthy Content-Length (ASGI), reading the body itself enforces the cap."""
+    settings.SENSOR_API_MAX_BODY_BYTES = 10_000_000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    response = send(client, batch(40), key)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert RefusedRequest.objects.get().reason == "too_large"
+    assert SensorPulse.objects.count() == 0

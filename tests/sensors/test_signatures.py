@@ -187,3 +187,20 @@ def test_used_nonces_are_purged_after_the_window(sensor, key, settings):
     UsedNonce.objects.create(sensor=sensor, nonce="fresh-nonce-1")
     assert used_nonces_purge() == 1
     assert list(UsedNonce.objects.values_list("nonce", flat=True)) == ["fresh-nonce-1"]
+
+
+def test_bodyless_get_needs_no_content_type(rf, sensor, key):
+    """GET requests (audio requests, later) sign method, target URI and the empty digest."""
+    from apps.sensors.signatures import SignatureRefused, verify_sensor_request
+
+    path = "/api/v1/sensor/audio-requests?state=pending"
+    headers = signed_headers(
+        path=path, body=b"", key=key, serial="S-0001", method="GET", content_type=None
+    )
+    assert "Content-Type" not in headers
+    request = rf.get(path, headers=headers)
+    assert verify_sensor_request(request=request) == sensor
+
+    tampered = rf.get("/api/v1/sensor/audio-requests?state=all", headers=headers)
+    with pytest.raises(SignatureRefused, match="bad_signature"):
+        verify_sensor_request(request=tampered)
