@@ -47,20 +47,21 @@ class AssociationError(ValueError):
 @dataclass(frozen=True)
 class AssociationConfig:
     # Final consistency: a pulse belongs to a shot when within this of the fitted arrival.
-    tolerance_s: float = 0.012
+    tolerance_s: float = 0.020
     # Looser tolerance used to score the 4-pulse hypotheses (they carry more noise).
-    search_tolerance_s: float = 0.030
+    search_tolerance_s: float = 0.040
     min_sensors: int = 4
     neighbour_sensors: int = 6
-    pulses_per_neighbour: int = 4
+    pulses_per_neighbour: int = 6
     max_hypotheses: int = 400
+    polish_attempts: int = 1
     # Sources farther than this outside the sensors' bounding box are not considered.
     region_margin_m: float = 2000.0
     # Echo handling: how long after a direct pulse an echo may arrive, and how much weaker
-    # (SNR dB or power dB) a pulse must be to be treated as that pulse's echo.
+    # (power dB SPL, or SNR dB when power is missing) it must be to count as its echo.
     echo_window_s: float = 1.5
-    echo_snr_drop_db: float = 4.0
     echo_power_drop_db: float = 2.0
+    echo_snr_drop_db: float = 8.0
     # A candidate is a ghost if this share of its pulses are echoes of an accepted shot.
     ghost_share: float = 0.6
     # Shots this close to an accepted shot are repeats (a burst), never its echo ghosts...
@@ -77,7 +78,7 @@ class AssociationConfig:
     # detect an inconsistency, 5+ allow rejecting it, 6+ are reliable).
     false_alarm_p: float = 1e-4
     # Refuse input where a hypothesis would expect more than this many chance matches.
-    max_chance_matches: float = 2.0
+    max_chance_matches: float = 4.0
     random_seed: int = 0
 
 
@@ -273,13 +274,12 @@ class _Associator:
             return None
 
     def _polish(self, start, members=None) -> _Candidate | None:
-        """Alternate robust fit and re-matching until the pulse set is stable."""
+        """Alternate robust fit and re-matching with a tightening tolerance."""
         cfg = self.config
         x, y, t_emit = start
         if members is None:
             members = self._match(x, y, t_emit, cfg.search_tolerance_s)
-        fix = None
-        for tolerance in (cfg.search_tolerance_s, 2 * cfg.tolerance_s, cfg.tolerance_s):
+        for tolerance in (2 * cfg.tolerance_s, cfg.tolerance_s):
             if len(members) < cfg.min_sensors:
                 return None
             fix = self._fit(members, (x, y, t_emit), max_iter=6)
@@ -292,10 +292,12 @@ class _Associator:
         fix = self._fit(members, (x, y, t_emit))
         if fix is None:
             return None
-        members = members[np.abs(fix.residuals_s) <= cfg.tolerance_s]
-        if len(members) < cfg.min_sensors:
-            return None
-        fix = self._fit(members, (fix.x, fix.y, fix.t_emit))
+        keep = np.abs(fix.residuals_s) <= cfg.tolerance_s
+        if not np.all(keep):
+            members = members[keep]
+            if len(members) < cfg.min_sensors:
+                return None
+            fix = self._fit(members, (fix.x, fix.y, fix.t_emit))
         if fix is None or not self._in_region(fix.x, fix.y):
             return None
         rms = fix.residual_rms_s / cfg.tolerance_s
@@ -306,11 +308,11 @@ class _Associator:
         return (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
 
     # -- hypotheses from one seed --------------------------------------------------------
-    def _hypotheses(self, seed: int) -> _Candidate | None:
+    def _hypotheses(self, seed: int, explained: np.ndarray) -> _Candidate | None:
         cfg, data = self.config, self.data
         a = data.sensor[seed]
         t_seed = data.t[seed]
-        choices = []
+        pools = []
         for b in self.neighbours[a]:
             reach = self.sensor_gap_s[a, b] + cfg.search_tolerance_s
             near = data.on_sensor_between(b, t_seed - reach, t_seed + reach)
@@ -318,14 +320,28 @@ class _Associator:
                 closest = np.argsort(np.abs(data.t[near] - t_seed))[: cfg.pulses_per_neighbour]
                 near = near[np.sort(closest)]
             if len(near):
-                choices.append(near)
-        if len(choices) < cfg.min_sensors - 1:
+                pools.append((b, near))
+        if len(pools) < cfg.min_sensors - 1:
             return None
-        sets = []
-        for triple in itertools.combinations(choices, 3):
-            for combo in itertools.product(*triple):
-                sets.append(combo)
-        sets = np.array(sets)
+        batches = []
+        for (b, pb), (c, pc), (d, pd) in itertools.combinations(pools, 3):
+            grid = np.empty((len(pb), len(pc), len(pd), 3), dtype=np.intp)
+            grid[..., 0] = pb[:, None, None]
+            grid[..., 1] = pc[None, :, None]
+            grid[..., 2] = pd[None, None, :]
+            grid = grid.reshape(-1, 3)
+            tb, tc, td = data.t[grid].T
+            # Pulses of one wavefront differ by at most the sensors' separation / c.
+            slack = cfg.search_tolerance_s
+            feasible = (
+                (np.abs(tb - tc) <= self.sensor_gap_s[b, c] + slack)
+                & (np.abs(tb - td) <= self.sensor_gap_s[b, d] + slack)
+                & (np.abs(tc - td) <= self.sensor_gap_s[c, d] + slack)
+            )
+            batches.append(grid[feasible])
+        sets = np.concatenate(batches)
+        if len(sets) == 0:
+            return None
         if len(sets) > cfg.max_hypotheses:
             sets = sets[self.rng.choice(len(sets), cfg.max_hypotheses, replace=False)]
         members = np.column_stack([np.full(len(sets), seed), sets])
@@ -334,25 +350,34 @@ class _Associator:
         solution, ok = _minimal_solutions(self.rel_xy[sensor], ranges, self.dz[sensor] ** 2)
         x, y, b = solution.T
         t_emit = b / self.c
-        ok &= self._in_region(x, y) & (t_emit <= data.t[members].min() + 1e-3)
+        ok &= self._in_region(x, y) & (t_emit <= data.t[members].min(axis=1) + 1e-3)
         if not np.any(ok):
             return None
         x, y, t_emit = x[ok], y[ok], t_emit[ok]
         predicted = self._predict(x, y, t_emit)
         sensors = np.arange(len(data.sensor_ids))
-        _, dt = data.nearest(sensors[None, :], predicted)
+        matched, dt = data.nearest(sensors[None, :], predicted)
         tol = cfg.search_tolerance_s
         inlier = dt <= tol
         support = inlier.sum(axis=1)
         # MSAC: count inliers, break ties by how tightly they fit.
         score = support - np.sum(np.where(inlier, (dt / tol) ** 2, 0.0), axis=1) / (support + 1)
-        best = int(np.argmax(score))
-        arrivals = predicted[best][inlier[best]]
-        if support[best] < cfg.min_sensors:
-            return None
-        if support[best] < self._sensors_needed(arrivals.min(), arrivals.max(), support[best]):
-            return None
-        return self._polish((x[best], y[best], t_emit[best]))
+        # Polish the best few hypotheses: the top one can be a near-miss that mixes in a
+        # pulse of a neighbouring wavefront and falls apart when tightened.
+        best_first = np.argsort(-score)[: cfg.polish_attempts]
+        for best in best_first:
+            if support[best] < cfg.min_sensors:
+                break
+            arrivals = predicted[best][inlier[best]]
+            needed = self._sensors_needed(arrivals.min(), arrivals.max(), support[best])
+            if support[best] < needed:
+                break
+            if np.mean(explained[matched[best][inlier[best]]]) > 0.8:
+                return None  # mostly an existing candidate's pulses: it would repeat it
+            candidate = self._polish((x[best], y[best], t_emit[best]))
+            if candidate is not None:
+                return candidate
+        return None
 
     # -- echoes and ghosts ----------------------------------------------------------------
     def _is_echo_of(self, pulse: int, direct: int) -> bool:
@@ -363,9 +388,13 @@ class _Associator:
             return False
         snr_drop = data.snr[direct] - data.snr[pulse]
         power_drop = data.power[direct] - data.power[pulse]
-        if np.isnan(snr_drop) and np.isnan(power_drop):
-            return True  # no strength data: timing alone
-        return bool(snr_drop >= cfg.echo_snr_drop_db or power_drop >= cfg.echo_power_drop_db)
+        # Peak power is the better witness: rounds of one gun differ by ~1 dB at a sensor,
+        # while SNR also drops for a second round (the first one's reverberation).
+        if not np.isnan(power_drop):
+            return bool(power_drop >= cfg.echo_power_drop_db)
+        if not np.isnan(snr_drop):
+            return bool(snr_drop >= cfg.echo_snr_drop_db)
+        return True  # no strength data: timing alone
 
     def _ghost_share(self, candidate: _Candidate, accepted: list[_Candidate]) -> float:
         data = self.data
@@ -395,12 +424,16 @@ class _Associator:
         n = len(candidate.members)
         return n >= self._sensors_needed(times.min(), times.max(), n)
 
+    def _coverage(self, x: float, y: float, sensors: np.ndarray) -> float:
+        """Share of the n sensors nearest (x, y) that are among the given n sensors."""
+        n = len(sensors)
+        dist = np.hypot(self.rel_xy[:, 0] - x, self.rel_xy[:, 1] - y)
+        nearest = np.argpartition(dist, n - 1)[:n] if n < len(dist) else np.arange(len(dist))
+        return len(np.intersect1d(nearest, sensors)) / n
+
     def _near_coverage(self, candidate: _Candidate) -> float:
-        """Share of the n sensors nearest the source that took part (n = shot size)."""
-        n = len(candidate.members)
-        dist = np.hypot(self.rel_xy[:, 0] - candidate.fix.x, self.rel_xy[:, 1] - candidate.fix.y)
-        nearest = np.argsort(dist)[:n]
-        return len(np.intersect1d(nearest, self.data.sensor[candidate.members])) / n
+        sensors = self.data.sensor[candidate.members]
+        return self._coverage(candidate.fix.x, candidate.fix.y, sensors)
 
     def _repeats(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
         """Same place as an accepted shot and too soon after it to be another round."""
@@ -427,7 +460,7 @@ class _Associator:
         for seed in range(len(data.t)):
             if explained[seed] or self._is_seed_echo(seed, explained_by_sensor):
                 continue
-            candidate = self._hypotheses(seed)
+            candidate = self._hypotheses(seed, explained)
             if candidate is None:
                 continue
             candidates.append(candidate)
