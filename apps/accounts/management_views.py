@@ -7,6 +7,7 @@ Writes go through ``apps.accounts.services``; invalid input re-renders with stat
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 
 from django.contrib import messages
@@ -270,6 +271,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(events.select_related("agency"), AUDIT_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    for event in page:
+        event.details_json = json.dumps(event.details, indent=1, sort_keys=True, default=str)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "agency": agency}

@@ -715,3 +715,13 @@ def test_police_user_cannot_read_the_audit_log(agency):
     client.force_login(officer)
     assert client.get(reverse("agency_admin:audit")).status_code == 403
     assert client.get("/agency/").status_code == 403
+
+
+def test_deactivation_ends_the_users_open_session(boss_client, officer):
+    officer_client = Client()
+    officer_client.force_login(officer)
+    assert officer_client.get("/").status_code == 200
+    boss_client.post(reverse("agency_admin:user_deactivate", args=[officer.pk]))
+    response = officer_client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
