@@ -4,8 +4,8 @@ Business logic for the authentication pages; the views only translate HTTP. Ever
 outcome that matters for security lands in the audit log:
 
 ``auth.login``, ``auth.login_failed``, ``auth.logout``, ``account.locked``,
-``auth.ip_locked``, ``auth.password_reset_requested``, ``auth.password_reset``,
-``auth.password_changed``.
+``auth.ip_locked``, ``auth.password_reset_requested``, ``auth.password_reset_throttled``,
+``auth.password_reset``, ``auth.password_changed``.
 
 Lockout: ``LOGIN_FAILURE_LIMIT`` failures for one e-mail address within
 ``LOGIN_FAILURE_WINDOW_SECONDS`` (default: ``LOGIN_LOCKOUT_SECONDS``) lock that address
@@ -297,11 +297,35 @@ def send_password_reset(
     )
 
 
+def reset_mail_limit() -> int:
+    return getattr(settings, "PASSWORD_RESET_MAIL_LIMIT", 5)
+
+
+def _reset_mail_allowed(*, email: str) -> bool:
+    """At most ``PASSWORD_RESET_MAIL_LIMIT`` self-service reset mails per address per hour."""
+    now = timezone.now()
+    window = timedelta(seconds=getattr(settings, "PASSWORD_RESET_MAIL_WINDOW_SECONDS", 3600))
+    with transaction.atomic():
+        row, _ = LoginThrottle.objects.select_for_update().get_or_create(
+            scope=LoginThrottle.Scope.RESET_MAIL, key=email, defaults={"window_started_at": now}
+        )
+        if row.window_started_at + window <= now:
+            row.failures = 0
+            row.window_started_at = now
+        if row.failures >= reset_mail_limit():
+            return False
+        row.failures += 1
+        row.save()
+    return True
+
+
 def request_password_reset(*, email: str, request: HttpRequest) -> None:
     """Send a reset link if an active account has this address; silent otherwise.
 
     The caller shows the same page either way, so the form reveals nothing about which
     addresses are registered. Mail failures are logged, not shown, for the same reason.
+    More than ``PASSWORD_RESET_MAIL_LIMIT`` requests an hour for one address send nothing
+    more (audited as ``auth.password_reset_throttled``), so the form cannot flood a mailbox.
     """
     email = normalize_email(email)
     user = User.objects.filter(email__iexact=email, is_active=True).first()
@@ -311,6 +335,15 @@ def request_password_reset(*, email: str, request: HttpRequest) -> None:
             target_label=email,
             request=request,
             details={"email": email, "account": "none"},
+        )
+        return
+    if not _reset_mail_allowed(email=email):
+        record_event(
+            action="auth.password_reset_throttled",
+            agency=user.agency,
+            target=user,
+            request=request,
+            details={"limit": reset_mail_limit()},
         )
         return
     try:

@@ -169,7 +169,8 @@ class ApplicationGrant(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Failed log-in attempts per account (normalised e-mail) or per client IP.
+    """Failed log-in attempts per account (normalised e-mail) or per client IP, and
+    password reset e-mails sent per address (so nobody can flood a mailbox).
 
     Kept in the database so every web process sees the same counts. Rows exist for
     e-mail addresses without an account too, so a lockout reveals nothing about
@@ -179,6 +180,7 @@ class LoginThrottle(models.Model):
     class Scope(models.TextChoices):
         ACCOUNT = "account", "Account"
         IP = "ip", "Client IP address"
+        RESET_MAIL = "reset_mail", "Password reset e-mails to an address"
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
     key = models.CharField(max_length=254)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.tokens import PasswordResetTokenGenerator, default_token_generator
 from django.test import Client
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -108,6 +109,20 @@ def test_unknown_or_inactive_address_gets_the_same_page_and_no_mail(client, smtp
         pages.append(text(client.get(response["Location"])))
     assert pages[0] == pages[1] == pages[2]
     assert [m["To"] for m in smtp_server.messages] == [known.email]
+
+
+def test_reset_mails_to_one_address_are_capped_per_hour(client, smtp_server, settings):
+    settings.PASSWORD_RESET_MAIL_LIMIT = 2
+    user = UserFactory()
+    for _ in range(4):
+        response = request_reset(client, user.email)
+        assert response["Location"] == "/accounts/password/reset/sent/"
+    assert len(smtp_server.messages) == 2
+    assert AuditEvent.objects.filter(action="auth.password_reset_throttled").count() == 2
+    later = timezone.now() + timedelta(seconds=3601)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        request_reset(client, user.email)
+    assert len(smtp_server.messages) == 3
 
 
 def test_mail_server_down_still_shows_the_same_page(client, settings):
