@@ -725,3 +725,21 @@ def test_deactivation_ends_the_users_open_session(boss_client, officer):
     response = officer_client.get("/")
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_forged_extra_fields_cannot_pick_agency_or_superuser(boss_client, agency, other_agency):
+    response = boss_client.post(
+        reverse("agency_admin:user_add"),
+        {
+            "email": "forged@riverside.example",
+            "role": Role.POLICE_USER,
+            "agency": other_agency.pk,
+            "is_superuser": "on",
+            "is_staff": "on",
+        },
+    )
+    assert response.status_code == 302
+    user = User.objects.get(email="forged@riverside.example")
+    assert user.agency == agency
+    assert not user.is_superuser
+    assert not user.is_staff
