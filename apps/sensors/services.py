@@ -231,7 +231,7 @@ def pulses_ingest(*, sensor: Sensor, pulses: list[dict[str, Any]]) -> IngestResu
     rows = [
         SensorPulse(
             pulse_uuid=p["pulse_uuid"],
-            sensor=sensor,
+            sensor_id=sensor.pk,
             coverage_area_id=sensor.coverage_area_id,
             latitude=sensor.latitude,
             longitude=sensor.longitude,
