@@ -94,9 +94,11 @@ def _register_failure(*, scope: str, key: str, limit: int) -> LoginThrottle | No
     """Count one failure; return the row when this failure locked the key."""
     now = timezone.now()
     with transaction.atomic():
-        row, _ = LoginThrottle.objects.select_for_update().get_or_create(
+        row, created = LoginThrottle.objects.select_for_update().get_or_create(
             scope=scope, key=key, defaults={"window_started_at": now}
         )
+        if created:
+            purge_stale_login_throttles()
         if row.locked_until and row.locked_until > now:
             return None  # already locked: refusing again does not extend the lock
         window_over = row.window_started_at + failure_window() <= now
@@ -170,12 +172,25 @@ def clear_login_failures(*, email: str) -> None:
     ).delete()
 
 
-def purge_stale_login_throttles(*, older_than: timedelta | None = None) -> int:
-    """Delete rows whose window and lock are over (for a periodic task)."""
+def purge_stale_login_throttles() -> int:
+    """Delete counters whose window and lock are over.
+
+    Called whenever a new counter row is created, so the table stays small without a
+    periodic task.
+    """
     now = timezone.now()
-    cutoff = now - (older_than or max(failure_window(), lockout_period()))
+    login_cutoff = now - max(failure_window(), lockout_period())
     deleted, _ = (
-        LoginThrottle.objects.filter(window_started_at__lt=cutoff)
+        LoginThrottle.objects.filter(
+            Q(
+                scope__in=[LoginThrottle.Scope.ACCOUNT, LoginThrottle.Scope.IP],
+                window_started_at__lt=login_cutoff,
+            )
+            | Q(
+                scope=LoginThrottle.Scope.RESET_MAIL,
+                window_started_at__lt=now - reset_mail_window(),
+            )
+        )
         .exclude(locked_until__gt=now)
         .delete()
     )
@@ -301,15 +316,20 @@ def reset_mail_limit() -> int:
     return getattr(settings, "PASSWORD_RESET_MAIL_LIMIT", 5)
 
 
+def reset_mail_window() -> timedelta:
+    return timedelta(seconds=getattr(settings, "PASSWORD_RESET_MAIL_WINDOW_SECONDS", 3600))
+
+
 def _reset_mail_allowed(*, email: str) -> bool:
     """At most ``PASSWORD_RESET_MAIL_LIMIT`` self-service reset mails per address per hour."""
     now = timezone.now()
-    window = timedelta(seconds=getattr(settings, "PASSWORD_RESET_MAIL_WINDOW_SECONDS", 3600))
     with transaction.atomic():
-        row, _ = LoginThrottle.objects.select_for_update().get_or_create(
+        row, created = LoginThrottle.objects.select_for_update().get_or_create(
             scope=LoginThrottle.Scope.RESET_MAIL, key=email, defaults={"window_started_at": now}
         )
-        if row.window_started_at + window <= now:
+        if created:
+            purge_stale_login_throttles()
+        if row.window_started_at + reset_mail_window() <= now:
             row.failures = 0
             row.window_started_at = now
         if row.failures >= reset_mail_limit():

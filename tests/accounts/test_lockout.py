@@ -179,3 +179,23 @@ def test_password_reset_lifts_the_lock(client):
     assert response.status_code == 302
     response, _ = attempt(client, user.email, new_password)
     assert response.status_code == 302
+
+
+def test_stale_counters_are_purged_when_new_ones_are_made(client):
+    user = UserFactory()
+    attempt(client, user.email, "wrong-password")  # account + IP rows
+    for _ in range(3):
+        attempt(client, "locked@example.org", "wrong-password")
+    # Window opened now, locked 300 s later: the lock outlives the window.
+    attempt(client, "later@example.org", "wrong-password", ip="192.0.2.1")
+    with time_travel(timedelta(seconds=300)):
+        for _ in range(2):
+            attempt(client, "later@example.org", "wrong-password", ip="192.0.2.1")
+    assert LoginThrottle.objects.count() == 5
+    with time_travel(timedelta(seconds=601)):
+        attempt(client, "fresh@example.org", "wrong-password", ip="198.51.100.1")
+    keys = set(LoginThrottle.objects.values_list("key", flat=True))
+    assert user.email not in keys and "127.0.0.1" not in keys
+    assert "locked@example.org" not in keys  # its lock is over too
+    assert "later@example.org" in keys  # still locked until +900 s
+    assert {"fresh@example.org", "198.51.100.1"} <= keys
