@@ -73,10 +73,11 @@ class AssociationConfig:
     # sensors nearest the fitted source (n = sensors in the shot) must be in the shot.
     min_near_coverage: float = 0.5
     # Significance: with lam chance matches expected per hypothesis (local pulse rate x
-    # 2 x tolerance), a shot needs n sensors with P(Poisson(lam) >= n) <= this. In quiet
-    # conditions 4 sensors suffice; amid dense echoes more are needed (TN 098: 4 sensors
-    # detect an inconsistency, 5+ allow rejecting it, 6+ are reliable).
-    false_alarm_p: float = 1e-4
+    # 2 x tolerance), a shot needs n sensors with P(Poisson(lam) >= n) <= this. Small
+    # because every seed tries hundreds of hypotheses. In quiet conditions 4 sensors
+    # suffice; amid dense echoes more are needed (TN 098: 4 sensors detect an
+    # inconsistency, 5+ allow rejecting it, 6+ are reliable).
+    false_alarm_p: float = 1e-6
     # Refuse input where a hypothesis would expect more than this many chance matches.
     max_chance_matches: float = 4.0
     random_seed: int = 0
@@ -494,6 +495,17 @@ class _Associator:
                 continue
             accepted.append(candidate)
             data.consume(candidate.members)
+        # A ghost can tie with its true shot (a mirror-image source fits as well) and be
+        # accepted first; echoes are always the later pulses, so judge every pair again.
+        changed = True
+        while changed:
+            changed = False
+            for candidate in sorted(accepted, key=lambda c: c.score):
+                others = [o for o in accepted if o is not candidate]
+                if self._ghost_share(candidate, others) >= cfg.ghost_share:
+                    accepted.remove(candidate)
+                    changed = True
+                    break
         accepted.sort(key=lambda c: c.fix.t_emit)
         return accepted
 
