@@ -45,6 +45,8 @@ def test_concurrent_duplicate_posts_store_each_pulse_once(live_server):
         assert sum(r.json()["duplicates"] for r in replies) == size * (threads - 1)
     assert SensorPulse.objects.count() == rounds * size
     assert SensorPulse.objects.values("pulse_uuid").distinct().count() == rounds * size
+    # The pipeline task ran after each real commit, for the stored pulses.
+    assert not SensorPulse.objects.filter(processed_at__isnull=True).exists()
 
 
 def test_concurrent_sensors_with_overlapping_batches(live_server):
