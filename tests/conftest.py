@@ -10,6 +10,18 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _deepen_live_server_backlog() -> None:
+    # Django's test server listens with a backlog of 10; concurrency tests open more
+    # connections at once than that, and the kernel then resets them. A production
+    # server (daphne) listens far deeper, so deepen it rather than throttle the tests.
+    from django.core.servers.basehttp import WSGIServer
+
+    WSGIServer.request_queue_size = 128
+
+
+_deepen_live_server_backlog()
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("SHOTSPOTTER_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
