@@ -361,8 +361,10 @@ class _Associator:
         tol = cfg.search_tolerance_s
         inlier = dt <= tol
         support = inlier.sum(axis=1)
-        # MSAC: count inliers, break ties by how tightly they fit.
-        score = support - np.sum(np.where(inlier, (dt / tol) ** 2, 0.0), axis=1) / (support + 1)
+        # MSAC-style score: each inlier counts 1 - (dt/tol)^2, so a hypothesis that fits its
+        # pulses to a few ms beats one that collects the neighbouring round's pulses at the
+        # edge of the tolerance (rounds of a burst can be 60 ms apart).
+        score = np.sum(np.where(inlier, 1.0 - (dt / tol) ** 2, 0.0), axis=1)
         # Polish the best few hypotheses: the top one can be a near-miss that mixes in a
         # pulse of a neighbouring wavefront and falls apart when tightened.
         best_first = np.argsort(-score)[: cfg.polish_attempts]
