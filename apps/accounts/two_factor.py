@@ -25,6 +25,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts import auth_services
 from apps.accounts.models import User
 from apps.audit.services import record_event
 
@@ -211,6 +212,34 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
         details={"method": "backup_code" if isinstance(matched, StaticDevice) else "totp"},
     )
     return VerifyOutcome(device=matched)
+
+
+@dataclass(frozen=True)
+class SecondStepOutcome:
+    verified: bool = False
+    throttled: bool = False
+    locked_seconds: int = 0  # > 0: the account or IP is locked and the session was ended
+
+
+def complete_login_second_step(*, request: HttpRequest, code: str) -> SecondStepOutcome:
+    """Log-in step 2. Wrong codes count towards the account lockout like wrong passwords;
+    when the account (or client IP) is locked the half-finished session is ended.
+    """
+    email = request.user.email
+    remaining = auth_services.lockout_remaining_for(email=email, request=request)
+    if remaining:
+        auth_services.log_out(request=request)
+        return SecondStepOutcome(locked_seconds=remaining)
+    outcome = verify_second_factor(request=request, code=code)
+    if outcome.succeeded:
+        return SecondStepOutcome(verified=True)
+    locked = auth_services.register_login_failure(
+        email=email, request=request, reason="bad_second_factor"
+    )
+    if locked:
+        auth_services.log_out(request=request)
+        return SecondStepOutcome(locked_seconds=locked)
+    return SecondStepOutcome(throttled=outcome.throttled)
 
 
 # --- Managing devices ---------------------------------------------------------------------

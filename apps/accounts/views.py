@@ -120,22 +120,13 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            remaining = auth_services.lockout_remaining_for(email=user.email, request=request)
-            if remaining:
-                auth_services.log_out(request=request)
-                messages.error(request, _locked_message(remaining))
-                return redirect("accounts:login")
-            outcome = two_factor.verify_second_factor(
+            outcome = two_factor.complete_login_second_step(
                 request=request, code=form.cleaned_data["code"]
             )
-            if outcome.succeeded:
+            if outcome.verified:
                 return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
-            locked = auth_services.register_login_failure(
-                email=user.email, request=request, reason="bad_second_factor"
-            )
-            if locked:
-                auth_services.log_out(request=request)
-                messages.error(request, _locked_message(locked))
+            if outcome.locked_seconds:
+                messages.error(request, _locked_message(outcome.locked_seconds))
                 return redirect("accounts:login")
             if outcome.throttled:
                 form.add_error(None, "Too many wrong codes in a row. Wait a few seconds and retry.")
