@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.fft import next_fast_len
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import butter, fftconvolve, hilbert, sosfilt
 
 from apps.acoustics import features as pulse_features
@@ -59,6 +60,8 @@ FEATURE_PRE_S = 0.050  # audio before the onset given to the feature extractor (
 FEATURE_POST_S = 0.250  # TN 098: the sensor analyses the first 250 ms after onset
 PEAK_WINDOW_S = 0.010  # power and SNR: the peak within 10 ms of the onset
 MIN_AUDIO_AFTER_S = 0.010  # features need at least 10 ms after the onset
+BLOCK_S = 60.0  # long inputs are processed in blocks this long
+BLOCK_OVERLAP_S = 1.0  # ... extended by this much audio on each side
 ZERO_CROSSING_BACK_S = 0.002  # how far before the rise the start-of-pulse crossing may lie
 
 
@@ -109,8 +112,6 @@ def step_kernel_response(
 
 
 def _local_maxima(score: np.ndarray, *, half_window: int, threshold: float) -> np.ndarray:
-    from scipy.ndimage import maximum_filter1d
-
     filled = np.where(np.isnan(score), -np.inf, score)
     largest = maximum_filter1d(filled, size=2 * half_window + 1, mode="nearest")
     candidates = np.flatnonzero((filled == largest) & (filled > threshold))
@@ -162,10 +163,14 @@ def detect_pulses(
     full_scale_db_spl: float = DEFAULT_FULL_SCALE_DB_SPL,
     with_features: bool = True,
 ) -> list[DetectedPulse]:
-    """Detect impulses in mono audio (fractions of full scale) that starts at start_time.
+    """Detect impulses in mono audio that starts at start_time (UTC epoch seconds).
 
-    Returns pulses in time order. Pulses whose onset lies within 10 ms of the end (or
-    2 ms of the start) of the audio are not reported: their features cannot be computed.
+    Float samples are fractions of full scale; integer samples (raw PCM) are scaled by
+    their type's full scale. Returns pulses in time order. Pulses whose onset lies
+    within 10 ms of the end (or 2 ms of the start) of the audio are not reported: their
+    features cannot be computed. Long inputs are processed in blocks of BLOCK_S seconds
+    overlapping by BLOCK_OVERLAP_S, each with its own noise floor, so memory stays
+    bounded.
     """
     x = np.asarray(samples)
     if x.ndim != 1:
@@ -180,15 +185,57 @@ def detect_pulses(
         raise ValueError(f"tau must be between 1 ms and 1 s, got {tau_s!r}")
     if not math.isfinite(threshold) or threshold <= 0:
         raise ValueError(f"threshold must be a positive number, got {threshold!r}")
+    if highpass_hz is not None and not (0 < highpass_hz < sample_rate / 2):
+        raise ValueError(f"high-pass corner {highpass_hz!r} Hz is not below Nyquist")
+    if not (math.isfinite(full_scale_db_spl) and 0 < full_scale_db_spl < 250):
+        raise ValueError(f"full scale {full_scale_db_spl!r} dB SPL is not plausible")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))
+    elif not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"samples must be numbers, got dtype {x.dtype}")
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("samples contain NaN or infinite values")
     fs = float(sample_rate)
-    tau = int(round(tau_s * fs))
+    settings = {
+        "tau": int(round(tau_s * fs)),
+        "threshold": threshold,
+        "highpass_hz": highpass_hz,
+        "half_window": max(int(round(peak_half_window_s * fs)), 1),
+        "min_gap": max(int(round(min_gap_s * fs)), 2),
+        "full_scale_db_spl": full_scale_db_spl,
+        "with_features": with_features,
+    }
+    block = int(BLOCK_S * fs)
+    overlap = int(BLOCK_OVERLAP_S * fs)
+    if len(x) <= block + 2 * overlap:
+        return _detect_in_block(x, fs=fs, start_time=start_time, offset=0, **settings)
+    pulses: list[DetectedPulse] = []
+    for begin in range(0, len(x), block):
+        low, high = max(begin - overlap, 0), min(begin + block + overlap, len(x))
+        found = _detect_in_block(x[low:high], fs=fs, start_time=start_time, offset=low, **settings)
+        pulses.extend(p for p in found if begin <= p.onset_sample < begin + block)
+    return pulses
+
+
+def _detect_in_block(
+    x: np.ndarray,
+    *,
+    fs: float,
+    start_time: float,
+    offset: int,
+    tau: int,
+    threshold: float,
+    highpass_hz: float | None,
+    half_window: int,
+    min_gap: int,
+    full_scale_db_spl: float,
+    with_features: bool,
+) -> list[DetectedPulse]:
+    """Detection on one block; onset_sample and arrival_time count from the whole input."""
     if len(x) < 2 * tau:
         return []
-
-    present = audio_present_mask(x, min_gap=max(int(round(min_gap_s * fs)), 2))
+    present = audio_present_mask(x, min_gap=min_gap)
     if not present.any():
         return []
     x = np.where(present, x - float(np.mean(x[present])), 0.0)
@@ -203,9 +250,7 @@ def detect_pulses(
     noise_floor = float(np.median(envelope[present]))
     noise_floor = max(noise_floor, 1.0 / 32768.0)
     score = step / noise_floor
-
-    half = max(int(round(peak_half_window_s * fs)), 1)
-    peaks = _local_maxima(score, half_window=half, threshold=threshold)
+    peaks = _local_maxima(score, half_window=half_window, threshold=threshold)
 
     full_scale_pa = P_REF_PA * 10.0 ** (full_scale_db_spl / 20.0)
     n_peak = max(int(round(PEAK_WINDOW_S * fs)), 1)
@@ -217,11 +262,10 @@ def detect_pulses(
         first = int(math.ceil(onset))
         if first < int(0.002 * fs) or len(x) - first < int(MIN_AUDIO_AFTER_S * fs):
             continue
-        head = x[first : first + n_peak]
-        peak = float(np.max(np.abs(head)))
+        peak = float(np.max(np.abs(x[first : first + n_peak])))
         power = _db(peak) + full_scale_db_spl
-        pre = filtered[max(first - tau, 0) : max(first - int(0.001 * fs), 0)]
-        pre = pre[present[max(first - tau, 0) : max(first - int(0.001 * fs), 0)]]
+        pre_slice = slice(max(first - tau, 0), max(first - int(0.001 * fs), 0))
+        pre = filtered[pre_slice][present[pre_slice]]
         noise_peak = float(np.max(np.abs(pre))) if len(pre) else 0.0
         noise_peak = max(noise_peak, 1.0 / 32768.0)
         signal_peak = float(np.max(np.abs(filtered[first : first + n_peak])))
@@ -235,8 +279,8 @@ def detect_pulses(
             )
         pulses.append(
             DetectedPulse(
-                arrival_time=start_time + onset / fs,
-                onset_sample=onset,
+                arrival_time=start_time + (offset + onset) / fs,
+                onset_sample=offset + onset,
                 power_db_spl=power,
                 signal_to_noise_db=snr,
                 score=float(score[k]),

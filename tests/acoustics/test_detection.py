@@ -143,6 +143,27 @@ def test_bad_arguments_raise_value_error(kwargs: dict, message: str):
         detect_pulses(args["samples"], args["sample_rate"], args["start_time"], **options)
 
 
+def test_long_input_is_processed_in_blocks_without_losing_or_doubling_pulses():
+    """Pulses straddling the 60 s block edges are found once each, at the same times."""
+    onsets = [5.0, 59.995, 60.0 + 0.07, 119.99, 120.5, 149.0]
+    audio = noisy(150.0, sigma=0.002, seed=9)
+    for t in onsets:
+        audio = place(audio, friedlander(fs=FS, peak=0.3), int(round(t * FS)))
+    pulses = detect_pulses(audio, FS, T0, with_features=False)
+    assert len(pulses) == len(onsets)
+    for pulse, t in zip(pulses, onsets, strict=True):
+        assert abs(pulse.arrival_time - (T0 + round(t * FS) / FS)) <= 0.0005
+
+
+def test_integer_pcm_is_scaled_like_float_samples():
+    audio = place(noisy(2.0, sigma=0.002, seed=10), friedlander(fs=FS, peak=0.3), FS)
+    pcm = np.round(audio * 32768).astype(np.int16)
+    (from_pcm,) = detect_pulses(pcm, FS, T0, with_features=False)
+    (from_float,) = detect_pulses(pcm / 32768.0, FS, T0, with_features=False)
+    assert from_pcm.arrival_time == pytest.approx(from_float.arrival_time, abs=1e-9)
+    assert from_pcm.power_db_spl == pytest.approx(from_float.power_db_spl, abs=1e-9)
+
+
 def test_short_input_yields_nothing():
     assert detect_pulses(np.zeros(10), FS, T0) == []
 
