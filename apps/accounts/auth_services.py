@@ -3,7 +3,7 @@
 Business logic for the authentication pages; the views only translate HTTP. Every
 outcome that matters for security lands in the audit log:
 
-``auth.login``, ``auth.login_failed``, ``auth.logout``, ``account.locked``,
+``auth.login``, ``auth.login_failed``, ``auth.logout``, ``account.locked``, ``account.unlocked``,
 ``auth.ip_locked``, ``auth.password_reset_requested``, ``auth.password_reset_throttled``,
 ``auth.password_reset``, ``auth.password_changed``.
 
@@ -170,6 +170,25 @@ def clear_login_failures(*, email: str) -> None:
     LoginThrottle.objects.filter(
         scope=LoginThrottle.Scope.ACCOUNT, key=normalize_email(email)
     ).delete()
+
+
+def unlock_account(*, user: User, actor: User, request: HttpRequest | None = None) -> bool:
+    """Lift a lockout early (review-center staff). Returns whether one was in force."""
+    now = timezone.now()
+    rows = LoginThrottle.objects.filter(
+        scope=LoginThrottle.Scope.ACCOUNT, key=normalize_email(user.email)
+    )
+    was_locked = rows.filter(locked_until__gt=now).exists()
+    rows.delete()
+    record_event(
+        action="account.unlocked",
+        actor=actor,
+        agency=user.agency,
+        target=user,
+        request=request,
+        details={"was_locked": was_locked},
+    )
+    return was_locked
 
 
 def purge_stale_login_throttles() -> int:

@@ -143,6 +143,15 @@ class User(AbstractBaseUser, PermissionsMixin):
             return True
         return bool(self.agency and self.agency.require_two_factor_for_police)
 
+    # Django permissions follow the role too: platform administrators may do everything
+    # in the platform admin; every other role has no Django permission at all (the
+    # product checks roles and application grants), whatever ``is_superuser`` says.
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return bool(self.is_active and self.role == Role.PLATFORM_ADMIN)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return bool(self.is_active and self.role == Role.PLATFORM_ADMIN)
+
     def has_application(self, application: str) -> bool:
         if not self.is_active:
             return False

@@ -296,3 +296,25 @@ def remove_totp_device(*, request: HttpRequest, device_id: int) -> None:
         request=request,
         details={"device": name, "kind": "totp"},
     )
+
+
+def reset_two_factor(*, user: User, actor: User, request: HttpRequest | None = None) -> int:
+    """Remove all of ``user``'s devices and backup codes (lost phone), by someone else.
+
+    Users who must use two-factor login enrol again at their next log-in. Returns the
+    number of devices removed. Callers check that ``actor`` may manage ``user``.
+    """
+    if actor.pk == user.pk:
+        raise TwoFactorError("Use My Account to change your own two-factor login.")
+    with transaction.atomic():
+        removed, _ = TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+    record_event(
+        action="two_factor.reset",
+        actor=actor,
+        agency=user.agency,
+        target=user,
+        request=request,
+        details={"devices_removed": removed},
+    )
+    return removed

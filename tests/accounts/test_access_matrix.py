@@ -233,3 +233,26 @@ def test_class_based_mixin_guards_the_same_way(rf):
     request.user = AnonymousUser()
     response = view(request)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_django_permissions_follow_the_role_not_is_superuser():
+    police = UserFactory(is_superuser=True)
+    boss = UserFactory(role=Role.AGENCY_SUPER_USER, is_superuser=True)
+    admin_user = UserFactory(role=Role.PLATFORM_ADMIN)
+    for customer in (police, boss):
+        assert not customer.has_perm("accounts.change_user")
+        assert not customer.has_module_perms("accounts")
+        assert not customer.is_staff
+    assert admin_user.has_perm("accounts.change_user") and admin_user.has_module_perms("audit")
+    admin_user.is_active = False
+    assert not admin_user.has_perm("accounts.change_user")
+
+
+def test_verified_platform_admin_can_use_the_account_admin(client):
+    login_verified(client, UserFactory(role=Role.PLATFORM_ADMIN))
+    for path in (
+        "/platform-admin/accounts/user/",
+        "/platform-admin/accounts/agency/",
+        "/platform-admin/accounts/loginthrottle/",
+    ):
+        assert client.get(path).status_code == 200, path

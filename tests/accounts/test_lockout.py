@@ -199,3 +199,23 @@ def test_stale_counters_are_purged_when_new_ones_are_made(client):
     assert "locked@example.org" not in keys  # its lock is over too
     assert "later@example.org" in keys  # still locked until +900 s
     assert {"fresh@example.org", "198.51.100.1"} <= keys
+
+
+def test_platform_admin_can_lift_a_lockout_in_the_admin(client):
+    from tests.factories import login_verified
+
+    user = UserFactory()
+    for _ in range(3):
+        attempt(Client(), user.email, "wrong-password")
+    admin_user = UserFactory(platform_admin=True)
+    login_verified(client, admin_user)
+    changelist = "/platform-admin/accounts/user/"
+    assert client.get(changelist).status_code == 200
+    response = client.post(
+        changelist, {"action": "unlock_log_in", "_selected_action": [user.pk], "index": 0}
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="account.unlocked")
+    assert event.actor == admin_user and event.details == {"was_locked": True}
+    response, _ = attempt(Client(), user.email, DEFAULT_PASSWORD)
+    assert response.status_code == 302

@@ -354,3 +354,32 @@ def test_device_changes_need_post(client):
     assert client.get(f"/accounts/my-account/devices/{device.pk}/remove/").status_code == 405
     assert client.get("/accounts/my-account/backup-codes/regenerate/").status_code == 405
     assert TOTPDevice.objects.filter(pk=device.pk).exists()
+
+
+def test_platform_admin_resets_a_lost_phone_and_the_user_enrols_again(client):
+    boss = UserFactory(role=Role.AGENCY_SUPER_USER)
+    add_totp_device(boss)
+    add_backup_codes(boss)
+    admin_user = UserFactory(role=Role.PLATFORM_ADMIN)
+    login_verified(client, admin_user)
+    response = client.post(
+        "/platform-admin/accounts/user/",
+        {"action": "reset_two_factor_login", "_selected_action": [boss.pk], "index": 0},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=boss).exists()
+    assert not StaticToken.objects.filter(device__user=boss).exists()
+    event = AuditEvent.objects.get(action="two_factor.reset")
+    assert event.actor == admin_user and event.agency == boss.agency
+
+    other = Client()
+    assert password_login(other, boss)["Location"] == SETUP
+
+
+def test_nobody_resets_their_own_two_factor_this_way(rf):
+    from apps.accounts.two_factor import TwoFactorError, reset_two_factor
+
+    admin_user = UserFactory(role=Role.PLATFORM_ADMIN, two_factor=True)
+    with pytest.raises(TwoFactorError):
+        reset_two_factor(user=admin_user, actor=admin_user, request=rf.post("/"))
+    assert TOTPDevice.objects.filter(user=admin_user).exists()
