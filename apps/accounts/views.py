@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import auth_services, two_factor
+from apps.accounts.access import granted_applications
 from apps.accounts.forms import (
     ChangePasswordForm,
     LoginForm,
@@ -232,7 +233,7 @@ def my_account(request: HttpRequest) -> HttpResponse:
         "devices": two_factor.confirmed_totp_devices(user=user),
         "backup_codes_left": two_factor.remaining_backup_codes(user=user),
         "required": user.requires_two_factor,
-        "applications": user.application_grants.order_by("application"),
+        "applications": granted_applications(user=user),
     }
     return render(request, "accounts/my_account.html", context)
 

@@ -256,3 +256,11 @@ def test_verified_platform_admin_can_use_the_account_admin(client):
         "/platform-admin/accounts/loginthrottle/",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_my_account_lists_the_users_applications(client):
+    user = UserFactory(applications=[Application.SIREN, Application.ALERT_CONSOLE])
+    client.force_login(user)
+    body = text(client.get("/accounts/my-account/"))
+    assert "Alert Console, Siren" in body and user.agency.name in body
+    assert 'href="/accounts/my-account/password/"' in body
