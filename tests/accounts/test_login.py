@@ -36,6 +36,10 @@ def test_login_page_has_fields_forgot_password_link_and_csrf(client):
     assert "csrfmiddlewaretoken" in body
 
 
+def test_login_page_answers_head_requests(client):
+    assert client.head(LOGIN).status_code == 200
+
+
 def test_right_password_logs_in_and_is_audited(client):
     user = UserFactory(applications=[Application.SIREN])
     response = client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD})
