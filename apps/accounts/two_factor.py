@@ -174,10 +174,14 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
     """
     user = request.user
     token = normalize_code(code)
-    devices: list[Device] = list(confirmed_totp_devices(user=user))
-    backup = backup_device(user=user)
-    if backup is not None:
-        devices.append(backup)
+    # Six digits go to the authenticator apps, anything else is a backup code (eight
+    # letters/digits): a code never counts as a failure against the other kind.
+    devices: list[Device]
+    if token.isdigit() and len(token) == 6:
+        devices = list(confirmed_totp_devices(user=user))
+    else:
+        backup = backup_device(user=user)
+        devices = [backup] if backup is not None else []
     throttled = False
     matched: Device | None = None
     if token:

@@ -383,3 +383,18 @@ def test_nobody_resets_their_own_two_factor_this_way(rf):
     with pytest.raises(TwoFactorError):
         reset_two_factor(user=admin_user, actor=admin_user, request=rf.post("/"))
     assert TOTPDevice.objects.filter(user=admin_user).exists()
+
+
+def test_using_a_backup_code_does_not_slow_down_the_authenticator_app(client, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 10
+    settings.OTP_STATIC_THROTTLE_FACTOR = 10
+    user = UserFactory(role=Role.IRC_REVIEWER)
+    device = add_totp_device(user)
+    codes = add_backup_codes(user)
+    password_login(client, user)
+    assert client.post(VERIFY, {"code": codes[0]}).status_code == 302
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 0
+    other = Client()
+    password_login(other, user)
+    assert other.post(VERIFY, {"code": totp_code(device)}).status_code == 302
