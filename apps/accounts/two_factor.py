@@ -114,12 +114,18 @@ def confirm_totp_enrolment(
     """Confirm ``device`` with a code from the app; on success the session is verified.
 
     Returns fresh backup codes when this is the user's first device (and ``[]`` when
-    the user already had codes), or ``None`` when the code was wrong.
+    the user already had codes), or ``None`` when the code was wrong. Raises
+    ``TwoFactorError`` while django-otp's back-off after wrong codes is running.
     """
     user = request.user
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
-        if device.confirmed or not device.verify_token(normalize_code(code)):
+        if device.confirmed:
+            return None
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            raise TwoFactorError("Too many wrong codes in a row. Wait a few seconds and retry.")
+        if not device.verify_token(normalize_code(code)):
             return None
         device.confirmed = True
         if name:

@@ -155,19 +155,24 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            codes = two_factor.confirm_totp_enrolment(
-                request=request,
-                device=device,
-                code=form.cleaned_data["code"],
-                name=form.cleaned_data["name"],
-            )
+            try:
+                codes = two_factor.confirm_totp_enrolment(
+                    request=request,
+                    device=device,
+                    code=form.cleaned_data["code"],
+                    name=form.cleaned_data["name"],
+                )
+            except two_factor.TwoFactorError as error:
+                codes = None
+                form.add_error(None, str(error))
             if codes is not None:
                 messages.success(request, "Two-factor login is on for your account.")
                 if codes:
                     request.session[BACKUP_CODES_SESSION_KEY] = codes
                     return redirect(_with_next("accounts:backup_codes", next_url))
                 return HttpResponseRedirect(next_url or reverse("accounts:my_account"))
-            form.add_error("code", "That code is not valid. Check the time on your phone.")
+            if not form.errors:
+                form.add_error("code", "That code is not valid. Check the time on your phone.")
     context = {
         "form": form,
         "next": next_url,

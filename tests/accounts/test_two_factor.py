@@ -398,3 +398,17 @@ def test_using_a_backup_code_does_not_slow_down_the_authenticator_app(client, se
     other = Client()
     password_login(other, user)
     assert other.post(VERIFY, {"code": totp_code(device)}).status_code == 302
+
+
+def test_enrolment_backs_off_after_a_wrong_code(client, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 10
+    user = UserFactory(role=Role.IRC_REVIEWER)
+    password_login(client, user)
+    client.get(SETUP)
+    device = TOTPDevice.objects.get(user=user)
+    client.post(SETUP, {"code": "000001" if totp_code(device) != "000001" else "000002"})
+    response = client.post(SETUP, {"code": totp_code(device)})
+    assert response.status_code == 400
+    assert "Wait a few seconds" in text(response)
+    device.refresh_from_db()
+    assert not device.confirmed
