@@ -1,0 +1,23 @@
+"""Synthetic acoustic scenarios built on propagation physics (see scenarios.py)."""
+
+from apps.acoustics.generator.scenarios import (
+    GENERATOR_VERSION,
+    KIND_LABEL,
+    SCENARIO_KINDS,
+    Options,
+    Scenario,
+    generate_scenario,
+    read_truth,
+    write_scenario,
+)
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "KIND_LABEL",
+    "SCENARIO_KINDS",
+    "Options",
+    "Scenario",
+    "generate_scenario",
+    "read_truth",
+    "write_scenario",
+]
