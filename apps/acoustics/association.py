@@ -51,15 +51,22 @@ class AssociationConfig:
     # Looser tolerance used to score the 4-pulse hypotheses (they carry more noise).
     search_tolerance_s: float = 0.040
     min_sensors: int = 4
-    neighbour_sensors: int = 6
+    neighbour_sensors: int = 5
     pulses_per_neighbour: int = 6
     max_hypotheses: int = 400
+    # Re-matching tolerances while polishing a hypothesis (then tolerance_s).
+    polish_tolerances_s: tuple[float, ...] = (0.030,)
     polish_attempts: int = 1
     # Sources farther than this outside the sensors' bounding box are not considered.
     region_margin_m: float = 2000.0
+    # Associate with the source at the median sensor height (2.5D) when no height is given.
+    match_at_median_height: bool = True
+    # Pulses on one sensor this close together are one blast's direct path and multipath;
+    # the earliest is taken.
+    multipath_s: float = 0.010
     # Echo handling: how long after a direct pulse an echo may arrive, and how much weaker
     # (power dB SPL, or SNR dB when power is missing) it must be to count as its echo.
-    echo_window_s: float = 1.5
+    echo_window_s: float = 3.0
     echo_power_drop_db: float = 2.0
     echo_snr_drop_db: float = 8.0
     # A candidate is a ghost if this share of its pulses are echoes of an accepted shot.
@@ -149,6 +156,25 @@ class _Pulses:
             best_dt = np.where(ok, dt, best_dt)
         return best_idx, best_dt
 
+    def earliest_within(self, sensors: np.ndarray, times: np.ndarray, tolerance: float):
+        """Earliest unused pulse on each sensor within +-tolerance of each time: (index, ok).
+
+        The direct path arrives first; the same blast's multipath follows within ms.
+        """
+        shape = np.broadcast(sensors, times).shape
+        if len(self._keys) == 0:
+            return np.full(shape, -1), np.zeros(shape, dtype=bool)
+        sensors, times = np.broadcast_arrays(sensors, times)
+        pos = np.searchsorted(self._keys, sensors * self._stride + times - tolerance)
+        clipped = np.clip(pos, 0, len(self._keys) - 1)
+        idx = self._index[clipped]
+        ok = (
+            (pos < len(self._keys))
+            & (self.sensor[idx] == sensors)
+            & (np.abs(self.t[idx] - times) <= tolerance)
+        )
+        return np.where(ok, idx, -1), ok
+
     def on_sensor_between(self, sensor: int, start: float, end: float) -> np.ndarray:
         """Unused pulses on a sensor with start <= t <= end, in time order."""
         lo = np.searchsorted(self._keys, sensor * self._stride + start, side="left")
@@ -226,12 +252,19 @@ class _Associator:
         self.c = c
         self.wind = np.asarray(wind_xy, dtype=float)[:2]
         self.source_z = source_z
+        # Matching pulses in 2D ignores sensor heights, which in hilly terrain misplaces
+        # arrivals by tens of ms; without a terrain model, put the source at the median
+        # sensor height while associating. The reported fix uses the caller's choice.
+        heights = self.data.positions[:, 2]
+        self.match_z = source_z if source_z is not None else float(np.median(heights))
+        if not config.match_at_median_height and source_z is None:
+            self.match_z = None
         self.config = config
         self.rng = np.random.default_rng(config.random_seed)
         pos = self.data.positions
         self.centre = pos[:, :2].mean(axis=0)
         self.rel_xy = pos[:, :2] - self.centre
-        self.dz = np.zeros(len(pos)) if source_z is None else pos[:, 2] - source_z
+        self.dz = np.zeros(len(pos)) if self.match_z is None else pos[:, 2] - self.match_z
         lo, hi = self.rel_xy.min(axis=0), self.rel_xy.max(axis=0)
         self.region = (lo - config.region_margin_m, hi + config.region_margin_m)
         gaps = np.hypot(*(self.rel_xy[:, None, :] - self.rel_xy[None, :, :]).transpose(2, 0, 1))
@@ -251,12 +284,22 @@ class _Associator:
         return np.asarray(t_emit)[..., None] + dist / self.c
 
     def _match(self, x, y, t_emit, tolerance) -> np.ndarray:
+        """Per sensor the pulse nearest the predicted arrival, or an earlier one of the same
+        blast (within multipath_s before it): the direct path arrives first."""
+        data = self.data
         predicted = self._predict(x, y, t_emit)
-        sensors = np.arange(len(self.data.sensor_ids))
-        idx, dt = self.data.nearest(sensors, predicted)
-        return idx[dt <= tolerance]
+        sensors = np.arange(len(data.sensor_ids))
+        idx, dt = data.nearest(sensors, predicted)
+        ok = dt <= tolerance
+        idx, sensors, predicted = idx[ok], sensors[ok], predicted[ok]
+        window = self.config.multipath_s / 2
+        centre = np.maximum(data.t[idx] - window, predicted - tolerance + window)
+        earlier, found = data.earliest_within(sensors, centre, window)
+        return np.where(found & (earlier >= 0), earlier, idx)
 
-    def _fit(self, members: np.ndarray, start, max_iter: int = 15) -> Fix | None:
+    def _fit(
+        self, members: np.ndarray, start, max_iter: int = 15, final: bool = False
+    ) -> Fix | None:
         data = self.data
         sensors = data.positions[data.sensor[members]].copy()
         sensors[:, :2] -= self.centre
@@ -266,7 +309,7 @@ class _Associator:
                 times=data.t[members],
                 c=self.c,
                 start=start,
-                source_z=self.source_z,
+                source_z=self.source_z if final else self.match_z,
                 wind_xy=self.wind,
                 huber_s=DEFAULT_HUBER_S,
                 max_iter=max_iter,
@@ -280,10 +323,10 @@ class _Associator:
         x, y, t_emit = start
         if members is None:
             members = self._match(x, y, t_emit, cfg.search_tolerance_s)
-        for tolerance in (2 * cfg.tolerance_s, cfg.tolerance_s):
+        for tolerance in cfg.polish_tolerances_s:
             if len(members) < cfg.min_sensors:
                 return None
-            fix = self._fit(members, (x, y, t_emit), max_iter=6)
+            fix = self._fit(members, (x, y, t_emit), max_iter=4)
             if fix is None:
                 return None
             x, y, t_emit = fix.x, fix.y, fix.t_emit
@@ -460,7 +503,11 @@ class _Associator:
         candidates: list[_Candidate] = []
         explained = np.zeros(len(data.t), dtype=bool)
         explained_by_sensor: dict[int, list[int]] = {}
-        for seed in range(len(data.t)):
+        # Strongest pulses first: a shot's loudest pulses are direct arrivals at the sensors
+        # nearest to it, which give well-conditioned hypotheses; echoes come later and weaker.
+        strength = np.where(np.isnan(data.power), data.snr, data.power)
+        strength = np.where(np.isnan(strength), 0.0, strength)
+        for seed in np.lexsort((data.t, -strength)):
             if explained[seed] or self._is_seed_echo(seed, explained_by_sensor):
                 continue
             candidate = self._hypotheses(seed, explained)
@@ -514,7 +561,9 @@ class _Associator:
     def to_shot(self, candidate: _Candidate) -> LocatedShot:
         data = self.data
         members = candidate.members[np.argsort(data.t[candidate.members])]
-        fix = self._fit(members, (candidate.fix.x, candidate.fix.y, candidate.fix.t_emit))
+        fix = self._fit(
+            members, (candidate.fix.x, candidate.fix.y, candidate.fix.t_emit), final=True
+        )
         fix = fix or candidate.fix
         # Back to the input's frame and absolute time.
         absolute = Fix(

@@ -169,7 +169,7 @@ def refine(
             damping = max(damping * 10.0, 1e-3)
         params, residual, jac = trial, new_residual, new_jac
         damping *= 0.1
-        if abs(step[0]) + abs(step[1]) + abs(step[2]) < 1e-4:
+        if abs(step[0]) + abs(step[1]) + abs(step[2]) < 1e-3:  # metres
             converged = True
             break
     if not np.all(np.isfinite(params)):
