@@ -54,11 +54,11 @@ def failure_limit() -> int:
 
 
 def ip_failure_limit() -> int:
-    return getattr(settings, "LOGIN_IP_FAILURE_LIMIT", settings.LOGIN_FAILURE_LIMIT * 4)
+    return settings.LOGIN_IP_FAILURE_LIMIT
 
 
 def failure_window() -> timedelta:
-    seconds = getattr(settings, "LOGIN_FAILURE_WINDOW_SECONDS", settings.LOGIN_LOCKOUT_SECONDS)
+    seconds = settings.LOGIN_FAILURE_WINDOW_SECONDS
     return timedelta(seconds=seconds)
 
 
@@ -332,11 +332,11 @@ def send_password_reset(
 
 
 def reset_mail_limit() -> int:
-    return getattr(settings, "PASSWORD_RESET_MAIL_LIMIT", 5)
+    return settings.PASSWORD_RESET_MAIL_LIMIT
 
 
 def reset_mail_window() -> timedelta:
-    return timedelta(seconds=getattr(settings, "PASSWORD_RESET_MAIL_WINDOW_SECONDS", 3600))
+    return timedelta(seconds=settings.PASSWORD_RESET_MAIL_WINDOW_SECONDS)
 
 
 def _reset_mail_allowed(*, email: str) -> bool:

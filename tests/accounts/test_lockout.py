@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 def limits(settings):
     settings.LOGIN_FAILURE_LIMIT = 3
     settings.LOGIN_LOCKOUT_SECONDS = 600
+    settings.LOGIN_FAILURE_WINDOW_SECONDS = 600
     settings.LOGIN_IP_FAILURE_LIMIT = 50
 
 
