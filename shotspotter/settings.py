@@ -153,6 +153,17 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600, minimum=300, ma
 # Failed logins per account before it is locked, and for how long.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Failures counted within this window; per client address the limit is higher because
+# many officers can share one station's address.
+LOGIN_FAILURE_WINDOW_SECONDS = env_int(
+    "LOGIN_FAILURE_WINDOW_SECONDS", LOGIN_LOCKOUT_SECONDS, minimum=1
+)
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 4 * LOGIN_FAILURE_LIMIT, minimum=1)
+PASSWORD_RESET_MAIL_LIMIT = env_int("PASSWORD_RESET_MAIL_LIMIT", 5, minimum=1)
+PASSWORD_RESET_MAIL_WINDOW_SECONDS = env_int("PASSWORD_RESET_MAIL_WINDOW_SECONDS", 3600, minimum=60)
+# Reverse proxies in front of the app that append to X-Forwarded-For (0 = none; then
+# the header is ignored, since clients can write it).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "ShotSpotter Open")
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
