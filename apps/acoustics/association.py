@@ -49,11 +49,13 @@ class AssociationConfig:
     # Final consistency: a pulse belongs to a shot when within this of the fitted arrival.
     tolerance_s: float = 0.020
     # Looser tolerance used to score the 4-pulse hypotheses (they carry more noise).
-    search_tolerance_s: float = 0.040
+    search_tolerance_s: float = 0.025
     min_sensors: int = 4
     neighbour_sensors: int = 5
     pulses_per_neighbour: int = 6
     max_hypotheses: int = 400
+    # A candidate's pulse within this fraction of the tolerance is not tried as a seed.
+    explained_fraction: float = 0.75
     # Re-matching tolerances while polishing a hypothesis (then tolerance_s).
     polish_tolerances_s: tuple[float, ...] = (0.030,)
     polish_attempts: int = 1
@@ -344,8 +346,10 @@ class _Associator:
             fix = self._fit(members, (fix.x, fix.y, fix.t_emit))
         if fix is None or not self._in_region(fix.x, fix.y):
             return None
-        rms = fix.residual_rms_s / cfg.tolerance_s
-        return _Candidate(fix=fix, members=members, score=len(members) - min(rms, 0.99))
+        # Each pulse counts by how well it fits: a shot whose pulses agree to a few ms beats
+        # a mixture of neighbouring rounds and echoes that only just fits.
+        score = float(np.sum(1.0 - (fix.residuals_s / cfg.tolerance_s) ** 2))
+        return _Candidate(fix=fix, members=members, score=score)
 
     def _in_region(self, x, y) -> np.ndarray:
         lo, hi = self.region
@@ -499,7 +503,7 @@ class _Associator:
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> list[_Candidate]:
-        data = self.data
+        data, cfg = self.data, self.config
         candidates: list[_Candidate] = []
         explained = np.zeros(len(data.t), dtype=bool)
         explained_by_sensor: dict[int, list[int]] = {}
@@ -514,7 +518,12 @@ class _Associator:
             if candidate is None:
                 continue
             candidates.append(candidate)
-            explained[candidate.members] = True
+            # Only pulses the candidate fits well stop being seeds: a pulse at the edge of
+            # the tolerance may belong to another round and deserves its own try.
+            well_fit = candidate.members[
+                np.abs(candidate.fix.residuals_s) <= cfg.explained_fraction * cfg.tolerance_s
+            ]
+            explained[well_fit] = True
             for m in candidate.members:
                 explained_by_sensor.setdefault(int(data.sensor[m]), []).append(int(m))
         return self._accept(candidates)
