@@ -23,6 +23,7 @@ input so dense that chance coincidences would pass as shots is refused with a cl
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -36,6 +37,7 @@ from apps.acoustics.location import (
     LocationError,
     refine,
     shot_from_fix,
+    three_sensor_solutions,
 )
 from apps.acoustics.types import LocatedShot, Pulse
 
@@ -87,6 +89,9 @@ class AssociationConfig:
     # suffice; amid dense echoes more are needed (TN 098: 4 sensors detect an
     # inconsistency, 5+ allow rejecting it, 6+ are reliable).
     false_alarm_p: float = 1e-6
+    # With only three sensors, offer unambiguous 3-pulse fits as confident=False candidates.
+    three_sensor_candidates: bool = False
+    max_three_sensor_seeds: int = 500
     # Refuse input where a hypothesis would expect more than this many chance matches.
     max_chance_matches: float = 4.0
     random_seed: int = 0
@@ -594,6 +599,74 @@ class _Associator:
         )
 
 
+def _three_sensor_candidates(
+    pulses: list[Pulse], *, c: float, wind_xy, source_z, config: AssociationConfig
+) -> list[LocatedShot]:
+    """With only three sensors nothing can be checked: offer low-confidence candidates.
+
+    Strongest pulses first; each takes the strongest pair of pulses on the other two
+    sensors that could be the same wavefront and has exactly one solution (no mirror
+    ambiguity). Every pulse is used at most once.
+    """
+    data = _Pulses(pulses)
+    gap = np.hypot(*(data.positions[:, None, :2] - data.positions[None, :, :2]).transpose(2, 0, 1))
+    gap_s = gap / c + config.tolerance_s
+    strength = np.where(np.isnan(data.power), data.snr, data.power)
+    strength = np.where(np.isnan(strength), 0.0, strength)
+    used = np.zeros(len(data.t), dtype=bool)
+    shots = []
+    for seed in np.lexsort((data.t, -strength))[: config.max_three_sensor_seeds]:
+        if used[seed]:
+            continue
+        a = data.sensor[seed]
+        b, d = [k for k in range(3) if k != a]
+        near_b = [
+            i
+            for i in data.on_sensor_between(
+                b, data.t[seed] - gap_s[a, b], data.t[seed] + gap_s[a, b]
+            )
+            if not used[i]
+        ]
+        near_d = [
+            i
+            for i in data.on_sensor_between(
+                d, data.t[seed] - gap_s[a, d], data.t[seed] + gap_s[a, d]
+            )
+            if not used[i]
+        ]
+        pairs = [
+            (i, j) for i in near_b for j in near_d if abs(data.t[i] - data.t[j]) <= gap_s[b, d]
+        ]
+        pairs.sort(key=lambda ij: -(strength[ij[0]] + strength[ij[1]]))
+        for i, j in pairs[:10]:
+            members = np.array([seed, i, j])
+            sensors = data.positions[data.sensor[members]]
+            solutions = three_sensor_solutions(
+                sensors=sensors, times=data.t[members], c=c, source_z=source_z
+            )
+            if len(solutions) != 1:
+                continue
+            try:
+                fix = refine(
+                    sensors=sensors,
+                    times=data.t[members],
+                    c=c,
+                    start=solutions[0],
+                    source_z=source_z,
+                    wind_xy=wind_xy,
+                    huber_s=None,
+                )
+            except LocationError:
+                continue
+            fix = dataclasses.replace(fix, t_emit=fix.t_emit + data.t0)
+            shots.append(
+                shot_from_fix(fix, [data.items[m] for m in members], hull_sensors_xy=data.positions)
+            )
+            used[members] = True
+            break
+    return sorted(shots, key=lambda shot: shot.t_emit)
+
+
 def associate(
     pulses: list[Pulse],
     *,
@@ -610,7 +683,12 @@ def associate(
     if not math.isfinite(c) or c <= 0:
         raise AssociationError(f"speed of sound must be a positive number, got {c!r}")
     _validate(pulses)
-    if len({p.sensor_id for p in pulses}) < config.min_sensors:
+    n_sensors = len({p.sensor_id for p in pulses})
+    if n_sensors == 3 and config.three_sensor_candidates:
+        return _three_sensor_candidates(
+            pulses, c=c, wind_xy=wind_xy, source_z=source_z, config=config
+        )
+    if n_sensors < config.min_sensors:
         return []
     associator = _Associator(pulses, c=c, wind_xy=wind_xy, source_z=source_z, config=config)
     positions = associator.data.positions[:, :2]

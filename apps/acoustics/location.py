@@ -100,6 +100,50 @@ def closed_form(*, sensors, times, c: float, source_z: float | None = None):
     return float(x + centre[0]), float(y + centre[1]), float(t_ref + c_tau / c)
 
 
+def three_sensor_solutions(*, sensors, times, c: float, source_z: float | None = None):
+    """All (x, y, t_emit) consistent with exactly three arrivals (0, 1 or 2 of them).
+
+    Three times fix three unknowns with no redundancy: nothing can be checked, and two
+    mirror solutions are common, so callers must treat the result as low confidence.
+    With the nuisance w = |p|^2 - (c tau)^2 the equations are linear given w; substituting
+    back gives a quadratic in w.
+    """
+    sensors, times = _as_arrays(sensors, times)
+    if len(sensors) != 3:
+        raise LocationError("three_sensor_solutions takes exactly three arrivals")
+    centre = sensors[:, :2].mean(axis=0)
+    xy = sensors[:, :2] - centre
+    t_ref = times.min()
+    ranges = c * (times - t_ref)
+    dz = _vertical_offsets(sensors, source_z)
+    a = np.column_stack([-2.0 * xy, 2.0 * ranges])
+    rhs = ranges**2 - np.sum(xy**2, axis=1) - dz**2
+    if abs(np.linalg.det(a)) < 1e-9 * max(np.abs(a).max(), 1.0) ** 3:
+        return []
+    u = np.linalg.solve(a, rhs)
+    v = np.linalg.solve(a, np.ones(3))
+    # [x, y, b] = u - w v and w = x^2 + y^2 - b^2.
+    signs = np.array([1.0, 1.0, -1.0])
+    qa = np.sum(signs * v * v)
+    qb = -(2.0 * np.sum(signs * u * v) + 1.0)
+    qc = np.sum(signs * u * u)
+    if abs(qa) < 1e-12:
+        roots = [] if abs(qb) < 1e-12 else [-qc / qb]
+    else:
+        disc = qb * qb - 4 * qa * qc
+        if disc < 0:
+            return []
+        roots = [(-qb + sign * math.sqrt(disc)) / (2 * qa) for sign in (1.0, -1.0)]
+    solutions = []
+    for w in roots:
+        x, y, b = u - w * v
+        distances = np.sqrt((xy[:, 0] - x) ** 2 + (xy[:, 1] - y) ** 2 + dz**2)
+        # The emission precedes every arrival and each range matches its sensor distance.
+        if np.all(ranges - b >= -1e-6) and np.allclose(distances, ranges - b, atol=1e-3):
+            solutions.append((float(x + centre[0]), float(y + centre[1]), t_ref + b / c))
+    return solutions
+
+
 def _model(params, sensors_xy, dz, rel_times, c, wind_xy):
     """Residuals (m) and Jacobian for params (x, y, b = c * tau)."""
     delays = rel_times - params[2] / c  # t_i - tau

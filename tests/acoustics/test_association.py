@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
 import numpy as np
 import pytest
 
-from apps.acoustics.association import AssociationError, associate
+from apps.acoustics.association import DEFAULT_CONFIG, AssociationError, associate
 from apps.acoustics.bench.location_synthetic import grid_sensors, make_scenario
 from apps.acoustics.types import Pulse
 
@@ -155,3 +156,18 @@ def test_ten_thousand_sparse_random_pulses_yield_no_shots():
     # such 'shots' among 10,000 pulses); they must stay rare and small.
     assert len(shots) <= 10
     assert all(shot.n_sensors <= 5 for shot in shots)
+
+
+def test_three_sensors_give_only_low_confidence_candidates_when_asked():
+    three = np.array([[0.0, 0.0, 5.0], [800.0, 100.0, 0.0], [300.0, 900.0, 10.0]])
+    d = np.hypot(*(three[:, :2] - [350.0, 300.0]).T)
+    pulses = [
+        Pulse(f"p{k}", f"S{k}", float(T0 + d[k] / C), *map(float, three[k]), power_db_spl=85.0)
+        for k in range(3)
+    ]
+    assert associate(pulses, c=C) == []  # by default nothing is located from 3 sensors
+    config = dataclasses.replace(DEFAULT_CONFIG, three_sensor_candidates=True)
+    (candidate,) = associate(pulses, c=C, config=config)
+    assert not candidate.confident and candidate.n_sensors == 3
+    assert math.hypot(candidate.x - 350.0, candidate.y - 300.0) < 0.01
+    assert abs(candidate.t_emit - T0) < 1e-5

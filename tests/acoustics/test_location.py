@@ -16,6 +16,7 @@ from apps.acoustics.location import (
     error_ellipse,
     locate,
     locate_pulses,
+    three_sensor_solutions,
 )
 from apps.acoustics.types import Pulse
 
@@ -158,3 +159,21 @@ def test_locate_pulses_builds_a_located_shot():
     assert outside.outside_hull
     with pytest.raises(LocationError, match="one pulse per sensor"):
         locate_pulses(pulses + [pulses[0]], c=C)
+
+
+def test_three_sensor_solutions_recover_the_source_or_both_mirror_images():
+    three = SENSORS[[0, 1, 3]]
+    (only,) = three_sensor_solutions(
+        sensors=three, times=arrivals((350.0, 300.0), sensors=three), c=C
+    )
+    assert only[:2] == pytest.approx((350.0, 300.0), abs=1e-3)
+    assert only[2] == pytest.approx(T0, abs=1e-6)
+    # Far outside the triangle two emission points fit the same three times. The geometry is
+    # poorly conditioned there: float64 epoch times (0.2 us) alone move the fix ~8 cm.
+    far = three_sensor_solutions(
+        sensors=three, times=arrivals((2500.0, -1500.0), sensors=three), c=C
+    )
+    assert len(far) == 2
+    assert min(math.hypot(x - 2500.0, y + 1500.0) for x, y, _ in far) < 0.5
+    with pytest.raises(LocationError):
+        three_sensor_solutions(sensors=SENSORS[:4], times=arrivals((1.0, 1.0))[:4], c=C)
