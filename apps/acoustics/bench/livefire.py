@@ -187,6 +187,37 @@ def summarise(results: list[TestResult]) -> list[PositionSummary]:
     return rows
 
 
+def published_tuples_survey_error(tests: list[LiveFireTest]) -> dict[str, float]:
+    """Survey error per firing position when ShotSpotter's own pulse sets (nlos-tuples)
+    are located by our locator: what the data give with perfect agreement on association."""
+    from apps.acoustics.location import LocationError, locate_pulses
+
+    points: dict[str, list[tuple[float, float]]] = {}
+    surveys: dict[str, Survey] = {}
+    for test in tests:
+        files = sorted(test.folder.glob("*.nlos-tuples.json"))
+        if not files:
+            continue
+        pulse_input = read_pulse_input(test.folder)
+        by_id = {p.pulse_uuid: p for p in pulse_input.pulses}
+        weather = pulse_input.weather
+        c = speed_of_sound(weather.temperature_c if weather else DEFAULT_TEMPERATURE_C)
+        for shot in json.loads(files[0].read_text()):
+            pulses = [by_id[u] for u in shot["pulse_uuids"] if u in by_id]
+            try:
+                located = locate_pulses(pulses, c=c, wind_xy=weather_wind(weather))
+            except LocationError:
+                continue
+            points.setdefault(test.firing_position, []).append((located.x, located.y))
+            surveys[test.firing_position] = test.survey
+    errors = {}
+    for position, xy in points.items():
+        centroid = np.mean(xy, axis=0)
+        survey = surveys[position]
+        errors[position] = float(np.hypot(centroid[0] - survey.x, centroid[1] - survey.y))
+    return errors
+
+
 def run(*, data: Path | None = None, quick: bool = False, out=print) -> list[PositionSummary]:
     """Print the live-fire tables; returns the per-position summaries (empty if no data)."""
     root = Path(data) if data is not None else default_livefire_root()
@@ -201,18 +232,25 @@ def run(*, data: Path | None = None, quick: bool = False, out=print) -> list[Pos
         return []
     results, elapsed = run_tests(tests)
     rows = summarise(results)
+    reference = published_tuples_survey_error(tests)
     out(f"Live-fire, {root} ({len(tests)} tests{', quick subset' if quick else ''}), 2D")
     out(
         f"{'FP':<4} {'tests':>5} {'detected/fired':>15} {'events':>6} {'ghosts':>6} "
-        f"{'survey err m':>12} {'TN098 IV':>8} {'p50 m':>6} {'p90 m':>6} {'max m':>6}"
+        f"{'survey err m':>12} {'TN098 IV':>8} {'SST sets':>8} {'p50 m':>6} {'p90 m':>6} "
+        f"{'max m':>6}"
     )
     for row in rows:
         out(
             f"{row.position:<4} {row.tests:>5} {f'{row.detected}/{row.fired}':>15} "
             f"{row.located_events:>6} {row.ghosts:>6} {row.survey_error_m:>12.2f} "
-            f"{TN098_TABLE_IV_M[row.position]:>8.2f} {row.p50_m:>6.2f} {row.p90_m:>6.2f} "
-            f"{row.max_m:>6.2f}"
+            f"{TN098_TABLE_IV_M[row.position]:>8.2f} "
+            f"{reference.get(row.position, float('nan')):>8.2f} {row.p50_m:>6.2f} "
+            f"{row.p90_m:>6.2f} {row.max_m:>6.2f}"
         )
+    out(
+        "(survey err: centroid of located shots to the survey point; SST sets: the same "
+        "locator on ShotSpotter's published pulse sets, for reference)"
+    )
     fired = sum(r.fired for r in rows)
     detected = sum(r.detected for r in rows)
     events = sum(r.located_events for r in rows)
