@@ -6,9 +6,11 @@ read only here, for scoring. Thresholds are the measured figures plus a small ma
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from django.core.management import call_command
 
 from apps.acoustics.bench.livefire import (
     default_livefire_root,
@@ -76,3 +78,20 @@ def test_each_shot_uses_at_most_one_pulse_per_sensor(livefire_results):
             assert len(set(shot.sensor_ids)) == len(shot.sensor_ids)
         used = [u for shot in result.shots for u in shot.pulse_uuids]
         assert len(used) == len(set(used))
+
+
+def test_bench_command_prints_the_live_fire_table(livefire_results):
+    out = io.StringIO()
+    call_command("bench_acoustics", "--only", "livefire", "--quick", stdout=out)
+    text = out.getvalue()
+    assert "TN098 IV" in text and "tests/s" in text
+    for position in ("FP1", "FP2", "FP3", "FP4"):
+        assert any(line.startswith(position) for line in text.splitlines())
+
+
+def test_bench_command_skips_missing_live_fire_data(tmp_path):
+    out = io.StringIO()
+    call_command(
+        "bench_acoustics", "--only", "livefire", "--data", str(tmp_path / "none"), stdout=out
+    )
+    assert "no data at" in out.getvalue()
