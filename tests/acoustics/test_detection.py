@@ -61,6 +61,25 @@ def test_two_impulses_60_ms_apart_are_both_detected(seed: int):
         assert abs(pulse.arrival_time - (T0 + onset / FS)) <= 0.0005
 
 
+def test_two_seconds_of_automatic_fire_are_all_detected():
+    """30 rounds at 950 rpm (63 ms apart), each with a reverberant tail: all 30 found.
+
+    The noise floor is a low percentile over 4 s, so the burst does not raise it.
+    """
+    audio = noisy(4.0, sigma=0.002, seed=11)
+    onsets = [int((1.0 + i * 0.063) * FS) for i in range(30)]
+    decay = np.exp(-np.arange(int(0.3 * FS)) / (0.08 * FS))
+    for i, onset in enumerate(onsets):
+        audio = place(audio, friedlander(fs=FS, peak=0.2), onset)
+        tail = 0.02 * decay * np.random.default_rng(i).normal(0.0, 1.0, len(decay))
+        end = min(onset + 24 + len(tail), len(audio))
+        audio[onset + 24 : end] += tail[: end - onset - 24]
+    pulses = detect_pulses(audio, FS, T0, with_features=False)
+    assert len(pulses) == 30
+    for pulse, onset in zip(pulses, onsets, strict=True):
+        assert abs(pulse.arrival_time - (T0 + onset / FS)) <= 0.0005
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_detection_limit_of_a_bare_impulse(seed: int):
     """Measured: a lone 1.5 ms Friedlander is found from a peak of ~25x the noise sigma.
@@ -172,9 +191,10 @@ def test_short_input_yields_nothing():
 def test_live_fire_recall(shared_data: Path):
     """>= 95% of ShotSpotter-selected pulses on sensors with audio found within +-2 ms.
 
-    Measured over all FP1-FP4 tests (342 files, 632 pulses): 96.5% (610). The misses
-    are 4 pulses in spans the released audio zeroes out, ~12 strong pulses published
-    2-4 ms before any visible onset, and weak pulses on noisy sensors.
+    Measured over all FP1-FP4 tests (342 files, 632 pulses): 96.2% (608), median offset
+    +0.45 ms, 6.1 pulses reported per file (ShotSpotter's sensors: 4.4). The misses are
+    4 pulses in spans the released audio zeroes out, ~12 strong pulses published 2-4 ms
+    before any onset visible in the 12 kHz audio, and weak pulses on noisy sensors.
     """
     root = shared_data / "pittsburgh-live-fire"
     if not root.is_dir():
@@ -184,5 +204,5 @@ def test_live_fire_recall(shared_data: Path):
     assert overall.recall >= 0.95, f"recall {overall.recall:.3f}"
     offsets_ms = np.abs(overall.offsets_s) * 1e3
     assert np.median(offsets_ms) < 0.8
-    # Not a flood of false pulses: fewer than 20 per 10 s file on average.
-    assert overall.detected / overall.files < 20
+    # Not a flood of false pulses: fewer than 10 per 10 s file on average (measured 6.1).
+    assert overall.detected / overall.files < 10
