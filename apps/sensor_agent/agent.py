@@ -142,6 +142,7 @@ class SensorAgent:
 
     def close(self) -> None:
         self.outbox.close()
+        self.client.session.close()  # no idle keep-alive connections left behind
 
     # --- audio in -----------------------------------------------------------------------------
 
@@ -364,8 +365,8 @@ class SensorAgent:
         if rate is not None and rate != clip.sample_rate:
             return final("refused", f"buffer holds {clip.sample_rate} Hz, {rate} Hz requested")
         # Checked again here, whatever cut() did: never a sample outside the window.
-        half_sample = 0.5 / clip.sample_rate
-        if clip.start < start - 1e-6 or clip.end > end + half_sample:
+        last_sample = clip.start + (len(clip.samples) - 1) / clip.sample_rate
+        if clip.start < start - 1e-6 or last_sample >= end:
             return final("refused", "internal error: clip outside the window (not sent)")
         try:
             reply = self.client.put_wav(

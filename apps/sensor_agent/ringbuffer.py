@@ -31,6 +31,7 @@ from apps.sensor_agent import MAX_RETENTION_HOURS
 SEGMENT_S = 60.0
 _NAME = re.compile(r"^seg-(\d{1,20})-(\d{3,6})\.wav$")
 _HEADER_BYTES = 44
+END_MARGIN = 0.05  # samples; more than the rounding of times to whole microseconds
 
 
 class BufferError(ValueError):
@@ -239,8 +240,11 @@ class RingBuffer:
             segments = [s for s in segments if s.sample_rate == rate]
             pieces: list[tuple[float, np.ndarray]] = []
             for segment in segments:
+                # Sample i is at segment.start + i / rate. Keep start <= t < end; at the end
+                # a sample closer than END_MARGIN samples to ``end`` is left out, so the
+                # microsecond rounding of times can never let one past the window.
                 first = max(0, math.ceil((start - segment.start) * rate - 1e-6))
-                stop = min(segment.n_samples, math.ceil((end - segment.start) * rate - 1e-6))
+                stop = min(segment.n_samples, math.ceil((end - segment.start) * rate - END_MARGIN))
                 if stop <= first:
                     continue
                 data = np.fromfile(

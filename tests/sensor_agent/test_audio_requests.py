@@ -49,7 +49,7 @@ def agent(tmp_path, stub, key):
 @pytest.fixture
 def recorded(agent):
     """Ten minutes of buffered audio that ended 30 s ago; returns its start time."""
-    start = time.time() - 630.0
+    start = float(round(time.time()) - 630)  # whole seconds: windows fall on samples
     for k in range(20):  # 30 s chunks, as an input would deliver them
         agent.buffer.write(ramp(30 * RATE, 30 * RATE * k), sample_rate=RATE, start=start + 30 * k)
     return start

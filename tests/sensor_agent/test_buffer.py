@@ -196,3 +196,25 @@ def test_bad_audio_is_refused(tmp_path):
     with pytest.raises(BufferError, match="mono"):
         buffer.write(np.zeros((10, 2), dtype=np.int16), sample_rate=RATE, start=1.0e9)
     assert os.listdir(tmp_path) == []
+
+
+def test_cut_never_returns_a_sample_outside_random_windows(tmp_path):
+    buffer = RingBuffer(tmp_path)
+    start = 1_790_000_000.123456789  # not on a whole microsecond
+    buffer.write(ramp(28_800), sample_rate=RATE, start=start)  # 2.4 s, values = indices
+    [segment] = buffer.segments()
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        lo = start + rng.uniform(-1, 2.5)
+        hi = lo + rng.uniform(0.00001, 2)
+        clip = buffer.cut(lo, hi, now=start + 100)
+        if clip is None:
+            assert hi <= segment.start or lo >= segment.end
+            continue
+        index = clip.samples.astype(int) + 15000
+        times = segment.start + index / RATE
+        assert times[0] >= lo - 1e-6 and times[-1] < hi
+        assert clip.start == pytest.approx(times[0], abs=1e-6)
+        # ... and nothing inside the window and the buffer is left out (but the margin).
+        assert times[0] - max(lo, segment.start) < 1 / RATE + 1e-6
+        assert min(hi, segment.end) - times[-1] < 1 / RATE * 1.06 + 1e-6

@@ -1,0 +1,351 @@
+"""City simulator: virtual sensors across the demo city, driven through the real sensor API.
+
+    python manage.py simulate                       # random events for ever (real time)
+    python manage.py simulate --once single_shot    # one event, then exit
+    python manage.py simulate --count 10 --speed 20 --seed 7
+    python manage.py simulate --replay-chicago      # the real Chicago clips first
+
+Registers (or reuses) 16 virtual sensors on a ~400 m grid in the agency's coverage area
+(keys and agent data in ``.simulator/``), then plays scenarios from the acoustic
+generator through each sensor's own agent (signed batches, outbox, ring buffer, audio
+requests) against ``--server``. The server must use the same database as this command
+(the sensors are registered here).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.accounts.models import Agency
+from apps.acoustics.generator import SCENARIO_KINDS
+from apps.geo.models import CoverageArea
+from apps.sensor_agent.agent import AgentError
+from apps.sensors import services
+from apps.sensors.models import Sensor, SensorStatus
+from apps.sensors.signing import (
+    generate_private_key,
+    load_private_key_pem,
+    private_key_pem,
+    public_key_b64,
+)
+from apps.sensors.simulation import (
+    SCENARIO_MIX,
+    SensorSite,
+    SimulationError,
+    Simulator,
+    VirtualSensor,
+    chicago_incidents,
+    city_grid,
+    make_agent,
+    render_event,
+    replay_sites,
+)
+
+DEFAULT_DATA_DIR = Path(settings.BASE_DIR) / ".simulator"
+DEFAULT_CHICAGO = Path(settings.BASE_DIR).parent / "shared" / "data" / "chicago-audio"
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(text)
+    return value
+
+
+class Command(BaseCommand):
+    help = "Drive virtual sensors across the demo city through the real signed sensor API."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--server", default="http://127.0.0.1:8000", help="Server URL.")
+        parser.add_argument("--agency", default="42", help="System id of the agency (demo: 42).")
+        parser.add_argument("--coverage-area", help="Coverage area name (default: the first).")
+        parser.add_argument("--sensors", type=int, default=16, help="Number of virtual sensors.")
+        parser.add_argument("--spacing", type=positive, default=400.0, help="Metres apart.")
+        parser.add_argument(
+            "--once",
+            choices=SCENARIO_KINDS,
+            metavar="SCENARIO",
+            help=f"Play one event of this kind and exit ({', '.join(SCENARIO_KINDS)}).",
+        )
+        parser.add_argument("--count", type=int, help="Play this many events, then exit.")
+        parser.add_argument(
+            "--interval",
+            type=positive,
+            default=45.0,
+            help="Mean pause between events in seconds (random, exponential).",
+        )
+        parser.add_argument(
+            "--speed",
+            type=positive,
+            default=1.0,
+            help="1 = real time; faster plays each event at once and shortens the pauses.",
+        )
+        parser.add_argument("--seed", type=int, help="Random seed (events, kinds, pauses).")
+        parser.add_argument(
+            "--replay-chicago",
+            nargs="?",
+            const=str(DEFAULT_CHICAGO),
+            metavar="DIR",
+            help="First replay the real Chicago clips (default ../shared/data/chicago-audio).",
+        )
+        parser.add_argument(
+            "--linger",
+            type=float,
+            default=30.0,
+            help="With --once/--count: keep answering audio requests this long at the end.",
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            help="Wait up to this many seconds for the server to come up (e.g. in make run).",
+        )
+        parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+        parser.add_argument(
+            "--retention-hours",
+            type=positive,
+            default=1.0,
+            help="Ring buffer retention of the virtual sensors (at most 72).",
+        )
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def handle(self, *args, **options):
+        self.verbosity = options["verbosity"]
+        server = options["server"].rstrip("/")
+        if options["count"] is not None and options["count"] < 0:
+            raise CommandError("--count must be 0 or more.")
+        if not 0 < options["retention_hours"] <= 72:
+            raise CommandError("--retention-hours must be more than 0 and at most 72.")
+        self._check_server(server, wait_s=options["wait"])
+        agency = Agency.objects.filter(system_id=options["agency"]).first()
+        if agency is None:
+            raise CommandError(
+                f"No agency with system id {options['agency']!r}. Load the demo city first: "
+                "python manage.py seed_demo"
+            )
+        areas = CoverageArea.objects.filter(agency=agency).order_by("name", "pk")
+        if options["coverage_area"]:
+            areas = areas.filter(name=options["coverage_area"])
+        area = areas.first()
+        if area is None:
+            raise CommandError(f"Agency {agency.system_id} has no such coverage area.")
+        try:
+            frame, sites = city_grid(
+                boundary=area.boundary,
+                prefix=f"SIM-{agency.system_id}",
+                count=options["sensors"],
+                spacing_m=options["spacing"],
+            )
+        except SimulationError as error:
+            raise CommandError(str(error)) from error
+
+        data_dir: Path = options["data_dir"]
+        rng = random.Random(options["seed"])
+        sensors = self._virtual_sensors(agency, sites, server=server, options=options)
+        self.stdout.write(
+            f"Simulating {len(sensors)} sensors in {area.name} ({agency.name}) against {server}; "
+            f"agent data in {data_dir}."
+        )
+        self._heartbeats(sensors, server)
+        simulator = Simulator(sensors, speed=options["speed"], out=self.stdout.write)
+        stop = threading.Event()
+        try:
+            if options["replay_chicago"]:
+                self._replay_chicago(
+                    Path(options["replay_chicago"]), agency, frame, simulator, server, options
+                )
+            self._run(simulator, rng, options, stop)
+        except KeyboardInterrupt:
+            self.stdout.write("Interrupted: sending what is queued, then stopping.")
+            simulator.drain(timeout_s=5)
+        finally:
+            undelivered = sum(len(s.agent.outbox) for s in simulator.sensors)
+            simulator.close()
+        totals = simulator.totals
+        if undelivered:
+            self.stderr.write(
+                f"{undelivered} pulse(s) not delivered; they stay in the agents' outboxes "
+                f"under {data_dir} and are sent on the next run."
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Done: {totals.events} event(s), {totals.pulses_queued} pulses queued, "
+                f"{totals.sent} sent ({totals.accepted} accepted, {totals.duplicates} duplicates, "
+                f"{totals.rejected} refused), {totals.audio_sent} audio clip(s) uploaded."
+            )
+        )
+
+    def _check_server(self, server: str, *, wait_s: float) -> None:
+        deadline = time.monotonic() + max(wait_s, 0.0)
+        while True:
+            try:
+                requests.get(server + "/api/schema/", timeout=5)
+                return
+            except requests.RequestException as error:
+                if time.monotonic() >= deadline:
+                    raise CommandError(
+                        f"Cannot reach the server at {server} ({error.__class__.__name__}). "
+                        "Start it first (make run, or python manage.py runserver) or pass "
+                        "--server URL."
+                    ) from None
+                time.sleep(1.0)
+
+    def _virtual_sensors(self, agency, sites, *, server, options) -> list[VirtualSensor]:
+        sensors = []
+        for site in sites:
+            key_path = self._ensure_registered(agency, site, options["data_dir"])
+            try:
+                agent = make_agent(
+                    site=site,
+                    server_url=server,
+                    key_path=key_path,
+                    data_dir=options["data_dir"] / "sensors",
+                    retention_hours=options["retention_hours"],
+                )
+            except AgentError as error:
+                raise CommandError(str(error)) from error
+            sensors.append(VirtualSensor(site=site, agent=agent))
+        return sensors
+
+    def _ensure_registered(self, agency, site: SensorSite, data_dir: Path) -> Path:
+        """Register the virtual sensor with a new key, or reuse it with its stored key."""
+        keys = data_dir / "keys"
+        keys.mkdir(parents=True, exist_ok=True)
+        key_path = keys / f"{site.serial}.pem"
+        existing = Sensor.objects.filter(serial_number=site.serial).first()
+        if existing is not None:
+            if not key_path.exists():
+                raise CommandError(
+                    f"Sensor {site.serial} is registered but its private key is not in {keys}; "
+                    "retire it in the admin or use another --data-dir with its keys."
+                )
+            key = load_private_key_pem(key_path.read_bytes())
+            if public_key_b64(key.public_key()) != existing.public_key:
+                raise CommandError(
+                    f"The key in {key_path} does not match sensor {site.serial}'s public key."
+                )
+            if existing.status != SensorStatus.ACTIVE:
+                self.stderr.write(
+                    f"Sensor {site.serial} is {existing.status}: the server "
+                    "will refuse its requests."
+                )
+            return key_path
+        key = generate_private_key()
+        try:
+            services.sensor_register(
+                agency=agency,
+                serial=site.serial,
+                latitude=site.latitude,
+                longitude=site.longitude,
+                elevation_m=site.elevation_m,
+                public_key=public_key_b64(key.public_key()),
+                position_error_m=1.0,
+                firmware="simulator",
+            )
+        except ValidationError as error:
+            raise CommandError(f"Cannot register {site.serial}: {error}") from error
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_key_pem(key))
+        if self.verbosity >= 2:
+            self.stdout.write(f"Registered {site.serial} at {site.latitude}, {site.longitude}.")
+        return key_path
+
+    def _heartbeats(self, sensors: list[VirtualSensor], server: str) -> None:
+        first = sensors[0].agent
+        reply = first.heartbeat()
+        if reply is None:
+            raise CommandError(
+                f"The server at {server} refused the heartbeat of {first.config.serial}. Is it "
+                "running with the same database as this command?"
+            )
+        for sensor in sensors[1:]:
+            sensor.agent.heartbeat()
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def _run(self, simulator: Simulator, rng: random.Random, options, stop) -> None:
+        kinds, weights = zip(*SCENARIO_MIX.items(), strict=True)
+        if options["once"]:
+            plan = [options["once"]]
+        elif options["count"] is not None:
+            plan = [rng.choices(kinds, weights)[0] for _ in range(options["count"])]
+        else:
+            plan = None  # for ever
+        played = 0
+        next_at = time.time()
+        while plan is None or played < len(plan):
+            now = time.time()
+            if now >= next_at:
+                kind = plan[played] if plan is not None else rng.choices(kinds, weights)[0]
+                self._play(simulator, kind, seed=rng.randrange(2**31))
+                played += 1
+                pause = rng.expovariate(1.0 / options["interval"]) / options["speed"]
+                next_at = time.time() + (0.0 if plan is not None and played == len(plan) else pause)
+            simulator.step()
+            time.sleep(0.05)
+        if not simulator.drain(timeout_s=60):
+            self.stderr.write("Some pulses could not be delivered (kept in the agents' outboxes).")
+        linger_until = time.time() + max(options["linger"], 0.0)
+        while time.time() < linger_until:
+            simulator.step()
+            time.sleep(0.1)
+
+    def _play(self, simulator: Simulator, kind: str, *, seed: int) -> None:
+        t0 = time.time() + 0.5
+        sites = [s.site for s in simulator.sensors]
+        event = render_event(kind=kind, seed=seed, sites=sites, t0=t0)
+        simulator.play(event)
+        where = ", ".join(
+            f"({shot['x']:.0f} m E, {shot['y']:.0f} m N)"
+            for shot in {(round(s["x"]), round(s["y"])): s for s in event.shots}.values()
+        )
+        self.stdout.write(
+            f"{time.strftime('%H:%M:%S')} {kind} (seed {seed}): {len(event.shots)} "
+            f"emission(s) [{'/'.join(event.labels)}] at {where}; {event.n_pulses} pulses "
+            f"from {event.n_sensors} sensors"
+        )
+
+    def _replay_chicago(self, directory: Path, agency, frame, simulator, server, options):
+        if not directory.is_dir():
+            self.stderr.write(f"No Chicago clips at {directory}: skipping the replay.")
+            return []
+        extra: list[VirtualSensor] = []
+        now = time.time()
+        for name, clips in chicago_incidents(directory).items():
+            sites = replay_sites(clips, frame=frame, prefix="SIM-CHI")
+            # Keep the clips' relative timing; the earliest clip ends just before now.
+            t_first = min(c.start for c in clips)
+            t_end = max(c.start + len(c.samples) / c.sample_rate for c in clips)
+            shift = now - 1.0 - t_end
+            found = 0
+            for clip, site in zip(clips, sites, strict=True):
+                key_path = self._ensure_registered(agency, site, options["data_dir"])
+                agent = make_agent(
+                    site=site,
+                    server_url=server,
+                    key_path=key_path,
+                    data_dir=options["data_dir"] / "sensors",
+                    retention_hours=options["retention_hours"],
+                    full_scale_db_spl=None,
+                )
+                sensor = VirtualSensor(site=site, agent=agent)
+                extra.append(sensor)
+                simulator.sensors.append(sensor)
+                found += simulator.play_recorded(sensor, clip, start=clip.start + shift)
+            self.stdout.write(
+                f"Chicago replay {name}: {len(clips)} real clip(s) "
+                f"({np.round(t_end - t_first, 1)} s) -> {found} pulses detected by the agents"
+            )
+        return extra

@@ -1,0 +1,140 @@
+"""The city simulator against the real server (live_server): signed pulses from the grid."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count
+
+from apps.geo.models import CoverageArea
+from apps.sensors.models import Sensor, SensorPulse
+from apps.sensors.simulation import city_grid
+from tests.conftest import REPO_ROOT
+from tests.factories import AgencyFactory
+from tests.sensor_agent.support import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def demo_area():
+    city = json.loads((REPO_ROOT / "fixtures" / "demo_city.json").read_text())
+    agency = AgencyFactory(system_id="42", name="Riverside Police Department")
+    spec = city["coverage_areas"][0]
+    return CoverageArea.objects.create(agency=agency, name=spec["name"], boundary=spec["boundary"])
+
+
+def simulate(*args, data_dir, **kwargs) -> str:
+    out = io.StringIO()
+    call_command("simulate", *args, "--data-dir", str(data_dir), stdout=out, stderr=out, **kwargs)
+    return out.getvalue()
+
+
+def test_grid_is_inside_the_coverage_area_with_realistic_spacing(demo_area):
+    from apps.geo.polygons import geometry_contains, haversine_m
+
+    _, sites = city_grid(boundary=demo_area.boundary, prefix="SIM-42", count=16, spacing_m=400)
+    assert len(sites) == 16
+    assert len({s.serial for s in sites}) == 16
+    for site in sites:
+        assert geometry_contains(geometry=demo_area.boundary, lon=site.longitude, lat=site.latitude)
+    nearest = [
+        min(
+            haversine_m(lat1=a.latitude, lon1=a.longitude, lat2=b.latitude, lon2=b.longitude)
+            for b in sites
+            if b is not a
+        )
+        for a in sites
+    ]
+    assert 250 < min(nearest) and max(nearest) < 550
+    # The same city always gets the same sensors (so they can be reused).
+    _, again = city_grid(boundary=demo_area.boundary, prefix="SIM-42", count=16, spacing_m=400)
+    assert again == sites
+
+
+def test_once_single_shot_posts_signed_pulses_the_server_accepts(demo_area, live_server, tmp_path):
+    output = simulate(
+        "--server",
+        live_server.url,
+        "--once",
+        "single_shot",
+        "--seed",
+        "3",
+        "--speed",
+        "100",
+        "--linger",
+        "0",
+        data_dir=tmp_path,
+    )
+
+    assert Sensor.objects.filter(serial_number__startswith="SIM-42-").count() == 16
+    per_sensor = (
+        SensorPulse.objects.values("sensor__serial_number").annotate(n=Count("id")).order_by()
+    )
+    assert len(per_sensor) >= 4, output
+    assert all(row["sensor__serial_number"].startswith("SIM-42-") for row in per_sensor)
+    assert "single_shot" in output and "1 event(s)" in output
+    total = SensorPulse.objects.count()
+    assert f"{total} accepted, 0 duplicates, 0 refused" in output
+    # Every virtual sensor's outbox is empty: all delivered.
+    for outbox in (tmp_path / "sensors").glob("*/outbox.sqlite3"):
+        import sqlite3
+
+        with sqlite3.connect(outbox) as db:
+            assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    # Keys stay in the data dir, private.
+    keys = list((tmp_path / "keys").glob("SIM-42-*.pem"))
+    assert len(keys) == 16
+    assert all(path.stat().st_mode & 0o077 == 0 for path in keys)
+
+
+def test_a_second_run_reuses_the_sensors_and_keys(demo_area, live_server, tmp_path):
+    args = ("--server", live_server.url, "--speed", "100", "--linger", "0")
+    simulate(*args, "--once", "backfire", "--seed", "1", data_dir=tmp_path)
+    ids = sorted(Sensor.objects.values_list("pk", flat=True))
+    simulate(*args, "--once", "single_shot", "--seed", "2", data_dir=tmp_path)
+    assert sorted(Sensor.objects.values_list("pk", flat=True)) == ids
+    # A registered sensor whose key is gone is not silently replaced.
+    for path in (tmp_path / "keys").glob("*.pem"):
+        path.unlink()
+    with pytest.raises(CommandError, match="private key is not in"):
+        simulate(*args, "--once", "single_shot", data_dir=tmp_path)
+
+
+def test_refuses_an_unreachable_server_clearly(demo_area, tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(CommandError, match=f"Cannot reach the server at {url}"):
+        simulate("--server", url, "--once", "single_shot", data_dir=tmp_path)
+    assert not Sensor.objects.exists()  # nothing registered for a server that is not there
+
+
+def test_refuses_a_missing_agency_clearly(live_server, tmp_path):
+    with pytest.raises(CommandError, match="seed_demo"):
+        simulate("--server", live_server.url, "--once", "single_shot", data_dir=tmp_path)
+
+
+def test_replays_the_chicago_clips_through_the_agents_detector(
+    demo_area, live_server, tmp_path, shared_data
+):
+    chicago = shared_data / "chicago-audio"
+    if not chicago.is_dir():
+        pytest.skip("no Chicago clips")
+    output = simulate(
+        "--server",
+        live_server.url,
+        "--replay-chicago",
+        str(chicago),
+        "--count",
+        "0",
+        "--linger",
+        "0",
+        "--speed",
+        "100",
+        data_dir=tmp_path,
+    )
+    replayed = SensorPulse.objects.filter(sensor__serial_number__startswith="SIM-CHI-")
+    assert replayed.values("sensor").distinct().count() >= 4, output
+    assert "Chicago replay incident-556267: 4 real clip(s)" in output
