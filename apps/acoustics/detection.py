@@ -315,3 +315,13 @@ def _detect_in_block(
             )
         )
     return pulses
+
+
+def detect_in_audio(audio, **options) -> list[DetectedPulse]:
+    """detect_pulses on a `wavfiles.SensorAudio`, calibrated by its own full scale if stated.
+
+    Keyword options are those of detect_pulses; an explicit full_scale_db_spl wins.
+    """
+    if audio.full_scale_db_spl is not None:
+        options.setdefault("full_scale_db_spl", audio.full_scale_db_spl)
+    return detect_pulses(audio.samples, audio.sample_rate, audio.start_time, **options)

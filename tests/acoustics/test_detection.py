@@ -7,14 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.acoustics.bench.detection import measure_live_fire, total
 from apps.acoustics.detection import (
     DEFAULT_FULL_SCALE_DB_SPL,
     audio_present_mask,
+    detect_in_audio,
     detect_pulses,
 )
 from apps.acoustics.features import validate_features
+from apps.acoustics.wavfiles import SensorAudio
 
 FS = 12000
 T0 = 1_700_000_000.0
@@ -206,3 +210,41 @@ def test_live_fire_recall(shared_data: Path):
     assert np.median(offsets_ms) < 0.8
     # Not a flood of false pulses: fewer than 10 per 10 s file on average (measured 6.1).
     assert overall.detected / overall.files < 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=-1.0, max_value=1.0, width=32),
+            st.sampled_from([0.0, 1.0, -1.0, 1e-30]),
+        ),
+        min_size=0,
+        max_size=3000,
+    ),
+    st.integers(min_value=0, max_value=6),
+)
+def test_fuzz_arbitrary_audio_never_crashes(values: list[float], repeat: int):
+    """Any finite audio (constant, clipped, sparse, tiny) yields a list of sane pulses."""
+    audio = np.tile(np.asarray(values, dtype=np.float32), repeat + 1)
+    for pulse in detect_pulses(audio, FS, T0):
+        assert 0 <= pulse.onset_sample < len(audio)
+        assert math.isfinite(pulse.power_db_spl) and math.isfinite(pulse.signal_to_noise_db)
+        assert validate_features(pulse.features)
+
+
+def test_detect_in_audio_uses_the_files_full_scale():
+    audio = place(noisy(2.0, sigma=0.001, seed=12), friedlander(fs=FS, peak=0.1), FS)
+    sensor = SensorAudio(
+        source="synthetic",
+        samples=audio.astype(np.float32),
+        sample_rate=FS,
+        start_time=T0,
+        serial="S",
+        position={"x": 0.0, "y": 0.0, "z": 0.0},
+        full_scale_db_spl=110.0,
+    )
+    (pulse,) = detect_in_audio(sensor, with_features=False)
+    assert pulse.power_db_spl == pytest.approx(110.0 + 20 * math.log10(0.1), abs=0.5)
+    (override,) = detect_in_audio(sensor, with_features=False, full_scale_db_spl=93.1)
+    assert override.power_db_spl == pytest.approx(pulse.power_db_spl - 16.9, abs=1e-9)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.acoustics.detection import DEFAULT_FULL_SCALE_DB_SPL, DEFAULT_THRESHOLD, detect_pulses
+from apps.acoustics.detection import DEFAULT_FULL_SCALE_DB_SPL, DEFAULT_THRESHOLD, detect_in_audio
 from apps.acoustics.wavfiles import AudioFileError, read_sensor_audio
 
 # Pulse ids are derived from sensor and arrival time so re-running is idempotent.
@@ -74,23 +74,14 @@ class Command(BaseCommand):
         threshold = options["threshold"]
         if not (math.isfinite(threshold) and threshold > 0):
             raise CommandError(f"--threshold must be a positive number, got {threshold}")
+        settings = {"threshold": threshold, "with_features": not options["no_features"]}
+        if options["full_scale_db_spl"] is not None:
+            settings["full_scale_db_spl"] = options["full_scale_db_spl"]
         failures = []
         for path in options["wavs"]:
             try:
                 audio = read_sensor_audio(path)
-                full_scale = (
-                    options["full_scale_db_spl"]
-                    or audio.full_scale_db_spl
-                    or DEFAULT_FULL_SCALE_DB_SPL
-                )
-                pulses = detect_pulses(
-                    audio.samples,
-                    audio.sample_rate,
-                    audio.start_time,
-                    threshold=threshold,
-                    full_scale_db_spl=full_scale,
-                    with_features=not options["no_features"],
-                )
+                pulses = detect_in_audio(audio, **settings)
             except (AudioFileError, ValueError) as error:
                 self.stderr.write(f"detect_pulses: {error}")
                 failures.append(path)
