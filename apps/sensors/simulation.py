@@ -39,6 +39,7 @@ GROUND_ELEVATION_M = 190.0  # the demo city's ground, about Peoria's river bluff
 VIRTUAL_FULL_SCALE_DB_SPL = 130.0  # virtual sensors' 16-bit full scale (no clipping)
 AUDIO_BEFORE_S = 3.0  # rendered audio kept before the first emission of an event
 AUDIO_AFTER_S = 5.0  # ... and after its last arrival (requests need 2 s / 4 s)
+QUIET_GAP_S = 15.0  # silence between two simulated events (they never overlap)
 # The mix of scenarios of a simulated night (kind -> weight).
 SCENARIO_MIX = {
     "single_shot": 0.22,
@@ -201,6 +202,25 @@ class Event:
     labels: list[str] = field(default_factory=list)
 
     @property
+    def duration_s(self) -> float:
+        return self.last_arrival - self.first_emit
+
+    def sources(self) -> list[dict]:
+        """Each source: its label, number of emissions and mean position (m E, m N)."""
+        groups: dict[str, list[dict]] = {}
+        for shot in self.shots:
+            groups.setdefault(shot["source_id"], []).append(shot)
+        return [
+            {
+                "label": shots[0]["label"],
+                "emissions": len(shots),
+                "x": float(np.mean([s["x"] for s in shots])),
+                "y": float(np.mean([s["y"] for s in shots])),
+            }
+            for shots in groups.values()
+        ]
+
+    @property
     def n_pulses(self) -> int:
         return sum(len(r.pulses) for r in self.reports)
 
@@ -308,6 +328,7 @@ def render_event(
             "y": float(e.xyz[1]),
             "label": e.label,
             "kind": e.kind,
+            "source_id": e.source_id,
         }
         for e in emissions
     ]
@@ -437,14 +458,17 @@ class Simulator:
         sensors: list[VirtualSensor],
         *,
         speed: float = 1.0,
+        gap_s: float = QUIET_GAP_S,
         out: Callable[[str], None] = print,
         clock=time.time,
     ):
         self.sensors = sensors
         self.speed = speed
+        self.gap_s = gap_s
         self.out = out
         self.clock = clock
         self.totals = Totals()
+        self.quiet_until = 0.0
         self._pending: list[tuple[float, VirtualSensor, dict, float]] = []
         self._audio: list[tuple[float, VirtualSensor, np.ndarray, float]] = []
         now = clock()
@@ -455,13 +479,23 @@ class Simulator:
 
     # Events --------------------------------------------------------------------------------
 
-    def play(self, event: Event, *, sensors: list[VirtualSensor] | None = None) -> None:
-        """Schedule an event rendered with t0 = now: its pulses and audio."""
+    def play(self, event: Event, *, sensors: list[VirtualSensor] | None = None) -> bool:
+        """Schedule an event (its pulses and audio); False if it cannot be placed yet.
+
+        Events never overlap: each starts ``gap_s`` or more after the previous one's last
+        arrival. In real time the event is moved to start then; faster, it is placed to
+        have just ended, which is possible only once the quiet gap has passed.
+        """
         sensors = sensors or self.sensors
         now = self.clock()
         realtime = self.speed <= 1.0
-        if not realtime:
+        if realtime:
+            event.shift(max(now + 0.5, self.quiet_until) - event.first_emit)
+        else:
+            if now - 0.5 - event.duration_s < self.quiet_until:
+                return False
             event.shift(now - 0.5 - event.last_arrival)  # it has just happened
+        self.quiet_until = event.last_arrival + self.gap_s
         self.totals.events += 1
         for report in event.reports:
             sensor = sensors[report.index]
@@ -475,6 +509,7 @@ class Simulator:
                     (end if realtime else now, sensor, report.audio, report.audio_start)
                 )
         self._pending.sort(key=lambda item: item[0])
+        return True
 
     def play_recorded(self, sensor: VirtualSensor, clip: ReplayClip, *, start: float) -> int:
         """Feed a real recording through the agent's own detector (and ring buffer)."""

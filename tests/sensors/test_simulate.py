@@ -11,7 +11,7 @@ from django.db.models import Count
 
 from apps.geo.models import CoverageArea
 from apps.sensors.models import Sensor, SensorPulse
-from apps.sensors.simulation import city_grid
+from apps.sensors.simulation import Simulator, VirtualSensor, city_grid, render_event
 from tests.conftest import REPO_ROOT
 from tests.factories import AgencyFactory
 from tests.sensor_agent.support import free_port
@@ -138,3 +138,39 @@ def test_replays_the_chicago_clips_through_the_agents_detector(
     replayed = SensorPulse.objects.filter(sensor__serial_number__startswith="SIM-CHI-")
     assert replayed.values("sensor").distinct().count() >= 4, output
     assert "Chicago replay incident-556267: 4 real clip(s)" in output
+
+
+def test_events_follow_each_other_without_overlapping(demo_area, tmp_path):
+    from apps.sensor_agent.agent import SensorAgent
+    from apps.sensors.signing import generate_private_key
+    from tests.sensor_agent.support import agent_config
+
+    _, sites = city_grid(boundary=demo_area.boundary, prefix="SIM-42", count=16)
+    sensors = [
+        VirtualSensor(
+            site=site,
+            agent=SensorAgent(
+                agent_config(tmp_path / site.serial, server_url="http://127.0.0.1:9"),
+                private_key=generate_private_key(),
+            ),
+        )
+        for site in sites
+    ]
+    clock = [1_790_000_000.0]
+    for speed in (1.0, 50.0):
+        simulator = Simulator(
+            sensors, speed=speed, gap_s=10, out=lambda _: None, clock=lambda: clock[0]
+        )
+        first = render_event(kind="semi_auto", seed=1, sites=sites, t0=clock[0])
+        second = render_event(kind="single_shot", seed=2, sites=sites, t0=clock[0])
+        assert simulator.play(first)
+        if speed > 1:
+            assert first.last_arrival < clock[0]  # placed to have just happened
+            assert not simulator.play(second)  # not before the quiet gap has passed
+            clock[0] += 10 + second.duration_s + 1
+        assert simulator.play(second)
+        assert second.first_emit >= first.last_arrival + 10
+        pulse_times = [t for r in second.reports for t in r.arrival_epochs]
+        assert min(pulse_times) > first.last_arrival + 10
+    for sensor in sensors:
+        sensor.agent.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -83,6 +82,12 @@ class Command(BaseCommand):
             type=positive,
             default=45.0,
             help="Mean pause between events in seconds (random, exponential).",
+        )
+        parser.add_argument(
+            "--gap",
+            type=positive,
+            default=15.0,
+            help="Seconds of quiet at least between two events (they never overlap).",
         )
         parser.add_argument(
             "--speed",
@@ -158,14 +163,15 @@ class Command(BaseCommand):
             f"agent data in {data_dir}."
         )
         self._heartbeats(sensors, server)
-        simulator = Simulator(sensors, speed=options["speed"], out=self.stdout.write)
-        stop = threading.Event()
+        simulator = Simulator(
+            sensors, speed=options["speed"], gap_s=options["gap"], out=self.stdout.write
+        )
         try:
             if options["replay_chicago"]:
                 self._replay_chicago(
                     Path(options["replay_chicago"]), agency, frame, simulator, server, options
                 )
-            self._run(simulator, rng, options, stop)
+            self._run(simulator, rng, frame, options)
         except KeyboardInterrupt:
             self.stdout.write("Interrupted: sending what is queued, then stopping.")
             simulator.drain(timeout_s=5)
@@ -275,7 +281,7 @@ class Command(BaseCommand):
 
     # --- events -----------------------------------------------------------------------------------
 
-    def _run(self, simulator: Simulator, rng: random.Random, options, stop) -> None:
+    def _run(self, simulator: Simulator, rng: random.Random, frame, options) -> None:
         kinds, weights = zip(*SCENARIO_MIX.items(), strict=True)
         if options["once"]:
             plan = [options["once"]]
@@ -285,14 +291,21 @@ class Command(BaseCommand):
             plan = None  # for ever
         played = 0
         next_at = time.time()
+        waiting = None  # an event rendered but not yet placed (the previous one is not over)
         while plan is None or played < len(plan):
             now = time.time()
-            if now >= next_at:
+            if waiting is None and now >= next_at:
                 kind = plan[played] if plan is not None else rng.choices(kinds, weights)[0]
-                self._play(simulator, kind, seed=rng.randrange(2**31))
+                sites = [s.site for s in simulator.sensors]
+                waiting = render_event(
+                    kind=kind, seed=rng.randrange(2**31), sites=sites, t0=now + 0.5
+                )
+            if waiting is not None and simulator.play(waiting):
+                self._describe(waiting, frame)
+                waiting = None
                 played += 1
                 pause = rng.expovariate(1.0 / options["interval"]) / options["speed"]
-                next_at = time.time() + (0.0 if plan is not None and played == len(plan) else pause)
+                next_at = time.time() + pause
             simulator.step()
             time.sleep(0.05)
         if not simulator.drain(timeout_s=60):
@@ -302,19 +315,16 @@ class Command(BaseCommand):
             simulator.step()
             time.sleep(0.1)
 
-    def _play(self, simulator: Simulator, kind: str, *, seed: int) -> None:
-        t0 = time.time() + 0.5
-        sites = [s.site for s in simulator.sensors]
-        event = render_event(kind=kind, seed=seed, sites=sites, t0=t0)
-        simulator.play(event)
-        where = ", ".join(
-            f"({shot['x']:.0f} m E, {shot['y']:.0f} m N)"
-            for shot in {(round(s["x"]), round(s["y"])): s for s in event.shots}.values()
-        )
+    def _describe(self, event, frame) -> None:
+        sources = []
+        for source in event.sources():
+            lat, lon, _ = frame.to_wgs84(np.array([source["x"], source["y"], 0.0]))
+            sources.append(
+                f"{source['label']} x{source['emissions']} at {float(lat):.5f}, {float(lon):.5f}"
+            )
         self.stdout.write(
-            f"{time.strftime('%H:%M:%S')} {kind} (seed {seed}): {len(event.shots)} "
-            f"emission(s) [{'/'.join(event.labels)}] at {where}; {event.n_pulses} pulses "
-            f"from {event.n_sensors} sensors"
+            f"{time.strftime('%H:%M:%S')} {event.kind} (seed {event.seed}): "
+            f"{'; '.join(sources)} -> {event.n_pulses} pulses from {event.n_sensors} sensors"
         )
 
     def _replay_chicago(self, directory: Path, agency, frame, simulator, server, options):
@@ -344,6 +354,7 @@ class Command(BaseCommand):
                 extra.append(sensor)
                 simulator.sensors.append(sensor)
                 found += simulator.play_recorded(sensor, clip, start=clip.start + shift)
+            simulator.quiet_until = time.time() + simulator.gap_s
             self.stdout.write(
                 f"Chicago replay {name}: {len(clips)} real clip(s) "
                 f"({np.round(t_end - t_first, 1)} s) -> {found} pulses detected by the agents"
