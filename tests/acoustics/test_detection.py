@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apps.acoustics.bench import detection as detection_bench
 from apps.acoustics.bench.detection import measure_live_fire, total
 from apps.acoustics.detection import (
     DEFAULT_FULL_SCALE_DB_SPL,
@@ -248,3 +249,23 @@ def test_detect_in_audio_uses_the_files_full_scale():
     assert pulse.power_db_spl == pytest.approx(110.0 + 20 * math.log10(0.1), abs=0.5)
     (override,) = detect_in_audio(sensor, with_features=False, full_scale_db_spl=93.1)
     assert override.power_db_spl == pytest.approx(pulse.power_db_spl - 16.9, abs=1e-9)
+
+
+def test_benchmark_without_data_says_so(tmp_path: Path):
+    lines: list[str] = []
+    assert detection_bench.run(data_dir=tmp_path / "absent", out=lines.append) == {}
+    assert "no live-fire data" in lines[0]
+
+
+@pytest.mark.slow
+def test_benchmark_table_on_live_fire_data(shared_data: Path):
+    root = shared_data / "pittsburgh-live-fire"
+    if not root.is_dir():
+        pytest.skip(f"no live-fire data at {root}")
+    lines: list[str] = []
+    results = detection_bench.run(data_dir=shared_data, quick=True, out=lines.append)
+    assert set(results) == {"FP1", "FP2", "FP3", "FP4"}
+    table = "\n".join(lines)
+    assert "recall" in table and "files/s" in table
+    (overall,) = [line for line in lines if line.startswith("all ")]
+    assert float(overall.split()[4].rstrip("%")) >= 90.0
