@@ -56,12 +56,12 @@ from scipy.signal import butter, fftconvolve, hilbert, sosfilt
 
 from apps.acoustics import features as pulse_features
 
-DEFAULT_FULL_SCALE_DB_SPL = 93.1
-DEFAULT_THRESHOLD = 0.8
-NOISE_WINDOW_S = 4.0
-MIN_SNR_DB = 3.0  # an impulse stands out of the noise just before it
-NOISE_PERCENTILE = 25.0
+DEFAULT_FULL_SCALE_DB_SPL = 93.1  # dB SPL of a full-scale sample (fitted, see above)
+DEFAULT_THRESHOLD = 0.8  # step-kernel score, in noise floors
 DEFAULT_HIGHPASS_HZ = 250.0
+NOISE_WINDOW_S = 4.0  # the noise floor is a running percentile over this much audio
+NOISE_PERCENTILE = 25.0
+MIN_SNR_DB = 3.0  # an impulse stands out of the noise just before it
 P_REF_PA = 20e-6
 FEATURE_PRE_S = 0.050  # audio before the onset given to the feature extractor (noise)
 FEATURE_POST_S = 0.250  # TN 098: the sensor analyses the first 250 ms after onset
