@@ -1,3 +1,5 @@
 """Websocket routes of every app, collected in one place."""
 
-websocket_urlpatterns: list = []
+from apps.realtime.routing import websocket_urlpatterns as realtime_routes
+
+websocket_urlpatterns: list = [*realtime_routes]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.geo",
     "apps.acoustics",
+    "apps.realtime",
     "apps.sensors",
 ]
 

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from apps.accounts.models import Application
+from apps.realtime.models import Audience, RealtimeEvent
+
+# A reconnecting client gets at most this many missed events; beyond that it reloads.
+CATCH_UP_LIMIT = 500
+
+
+def events_after(*, audience: str, agency_id: int | None, after_id: int) -> list[RealtimeEvent]:
+    """Events of one stream with an id above ``after_id``, oldest first."""
+    events = RealtimeEvent.objects.filter(audience=audience, id__gt=after_id)
+    if audience == Audience.AGENCY:
+        events = events.filter(agency_id=agency_id)
+    return list(events.order_by("id")[:CATCH_UP_LIMIT])
+
+
+def latest_event_id(*, audience: str, agency_id: int | None) -> int:
+    events = RealtimeEvent.objects.filter(audience=audience)
+    if audience == Audience.AGENCY:
+        events = events.filter(agency_id=agency_id)
+    last = events.order_by("-id").values_list("id", flat=True).first()
+    return last or 0
+
+
+def may_receive(*, user, audience: str, agency_id: int | None) -> bool:
+    """Whether ``user`` may see events of this stream right now (checked per event)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if audience == Audience.REVIEW:
+        return bool(user.is_irc_reviewer and user.is_verified())
+    if audience == Audience.AGENCY:
+        if user.agency_id is None or user.agency_id != agency_id:
+            return False
+        if user.requires_two_factor and not user.is_verified():
+            return False
+        # Live alerts belong to the Alert Console and to Siren.
+        return user.application_grants.filter(
+            application__in=[Application.ALERT_CONSOLE, Application.SIREN]
+        ).exists()
+    return False
