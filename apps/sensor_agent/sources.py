@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +65,8 @@ def file_chunks(
     stop: threading.Event | None = None,
     clock=time.time,
     sleep=time.sleep,
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, bool]:
+    """The file's audio in chunks; returns True when all of it was yielded (not stopped)."""
     samples, rate, start, full_scale = read_file(
         path, timestamps=timestamps, realtime=realtime, clock=clock
     )
@@ -73,7 +74,7 @@ def file_chunks(
     began = clock()
     for first in range(0, len(samples), step):
         if stop is not None and stop.is_set():
-            return
+            return False
         piece = samples[first : first + step]
         if realtime:
             # Release each chunk once its last sample would have been recorded.
@@ -82,10 +83,11 @@ def file_chunks(
             if wait > 0:
                 if stop is not None:
                     if stop.wait(wait):
-                        return
+                        return False
                 else:
                     sleep(wait)
         yield Chunk(piece, rate, start + first / rate, full_scale, str(path))
+    return True
 
 
 def wav_files(
@@ -128,9 +130,15 @@ def wav_directory(
                     continue
                 fresh.append(path)
         for path in fresh:
-            yield from wav_files(
-                [path], timestamps=timestamps, realtime=realtime, chunk_s=chunk_s, stop=stop
-            )
+            try:
+                complete = yield from file_chunks(
+                    path, timestamps=timestamps, realtime=realtime, chunk_s=chunk_s, stop=stop
+                )
+            except AudioFileError as error:
+                logger.error("skipping %s: %s", path, error)
+                complete = True  # unreadable: do not try it again
+            if not complete:
+                return  # stopped part-way: read the file again from the start next time
             done.add(path.name)
             with state_file.open("a") as handle:
                 handle.write(path.name + "\n")

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +152,86 @@ def test_agent_program_refuses_a_bad_config_clearly(tmp_path, capsys):
     )
     assert main(["--config", str(tmp_path / "agent.toml")]) == 2
     assert "cannot read the private key" in capsys.readouterr().err
+
+
+def test_directory_input_reads_each_new_file_once_across_restarts(tmp_path):
+    import threading
+
+    from apps.sensor_agent import sources
+
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    audio = np.round(impulses_audio(seconds=3, rate=RATE, times_s=[1.0]) * 32768).astype(np.int16)
+    for name in ("a.wav", "b.wav"):
+        (feed / name).write_bytes(wav_bytes(audio, RATE))
+
+    def read_all() -> list:
+        stop = threading.Event()
+        chunks = []
+        for chunk in sources.wav_directory(
+            feed,
+            state_file=tmp_path / "done.txt",
+            timestamps="now",
+            realtime=False,
+            chunk_s=1.0,
+            poll_interval_s=0.05,
+            stop=stop,
+            settle_s=0.0,
+        ):
+            chunks.append(chunk)
+            if len(chunks) >= 6:
+                stop.set()
+        return chunks
+
+    chunks = read_all()
+    assert sorted({Path(c.source).name for c in chunks}) == ["a.wav", "b.wav"]
+    assert sum(len(c.samples) for c in chunks) == 2 * len(audio)
+    # A restart does not read them again; a new file is read.
+    (feed / "c.wav").write_bytes(wav_bytes(audio[: 2 * RATE], RATE))
+    stop = threading.Event()
+    fresh = []
+    for chunk in sources.wav_directory(
+        feed,
+        state_file=tmp_path / "done.txt",
+        timestamps="now",
+        realtime=False,
+        chunk_s=1.0,
+        poll_interval_s=0.05,
+        stop=stop,
+        settle_s=0.0,
+    ):
+        fresh.append(chunk)
+        if len(fresh) == 2:
+            stop.set()
+    assert {Path(c.source).name for c in fresh} == {"c.wav"}
+
+    # Stopped part-way through a file: the next start reads that file again, whole.
+    (feed / "d.wav").write_bytes(wav_bytes(audio, RATE))
+    for stop_after in (1, 3):
+        stop = threading.Event()
+        got = []
+        for chunk in sources.wav_directory(
+            feed,
+            state_file=tmp_path / "done.txt",
+            timestamps="now",
+            realtime=False,
+            chunk_s=1.0,
+            poll_interval_s=0.05,
+            stop=stop,
+            settle_s=0.0,
+        ):
+            got.append(chunk)
+            if len(got) == stop_after:
+                stop.set()
+        assert [Path(c.source).name for c in got] == ["d.wav"] * stop_after
+    assert "d.wav" in (tmp_path / "done.txt").read_text().split()
+
+
+def test_wav_without_a_time_is_refused_when_file_times_are_required(tmp_path, caplog):
+    from apps.sensor_agent import sources
+
+    path = tmp_path / "plain.wav"
+    path.write_bytes(wav_bytes(np.zeros(RATE, dtype=np.int16), RATE))
+    chunks = list(sources.wav_files([path], timestamps="file", realtime=False, chunk_s=1.0))
+    assert chunks == []
+    assert "no time of first sample" in caplog.text

@@ -51,7 +51,14 @@ from apps.sensors.simulation import (
 )
 
 DEFAULT_DATA_DIR = Path(settings.BASE_DIR) / ".simulator"
-DEFAULT_CHICAGO = Path(settings.BASE_DIR).parent / "shared" / "data" / "chicago-audio"
+DEFAULT_CHICAGO = (
+    Path(
+        os.environ.get(
+            "SHOTSPOTTER_SHARED_DATA", Path(settings.BASE_DIR).parent / "shared" / "data"
+        )
+    )
+    / "chicago-audio"
+)
 
 
 def positive(text: str) -> float:
