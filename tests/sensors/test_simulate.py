@@ -174,3 +174,71 @@ def test_events_follow_each_other_without_overlapping(demo_area, tmp_path):
         assert min(pulse_times) > first.last_arrival + 10
     for sensor in sensors:
         sensor.agent.close()
+
+
+def test_virtual_sensors_answer_audio_requests_from_the_rendered_audio(demo_area, tmp_path):
+    """Against a recording stub server (the real endpoint is tested where it lives)."""
+    import numpy as np
+
+    from apps.acoustics.wavfiles import parse_wav_bytes
+    from apps.sensor_agent.agent import SensorAgent
+    from apps.sensor_agent.client import AUDIO_START_HEADER, parse_utc, utc_iso
+    from apps.sensors.signing import generate_private_key
+    from tests.sensor_agent.support import StubSensorServer, agent_config
+
+    stub = StubSensorServer().start()
+    _, sites = city_grid(boundary=demo_area.boundary, prefix="SIM-42", count=16)
+    sensors = [
+        VirtualSensor(
+            site=site,
+            agent=SensorAgent(
+                agent_config(tmp_path / site.serial, server_url=stub.url, audio_poll_interval_s=1),
+                private_key=generate_private_key(),
+            ),
+        )
+        for site in sites
+    ]
+    try:
+        simulator = Simulator(sensors, speed=100, out=lambda _: None)
+        event = render_event(kind="single_shot", seed=4, sites=sites, t0=0.0)
+        assert simulator.play(event)
+        [shot] = event.shots
+        # The sensor nearest the shot is asked for 2 s before it to 4 s after it.
+        nearest = min(
+            (r for r in event.reports if r.pulses),
+            key=lambda r: np.hypot(
+                sites[r.index].xyz[0] - shot["x"], sites[r.index].xyz[1] - shot["y"]
+            ),
+        )
+        start, end = shot["t_emit"] - 2.0, shot["t_emit"] + 4.0
+        stub.audio_requests = [
+            {
+                "id": 5,
+                "incident": "42-1",
+                "start_utc": utc_iso(start),
+                "end_utc": utc_iso(end),
+                "sample_rate": 12000,
+                "expires_at": utc_iso(end + 600),
+            }
+        ]
+        target = sensors[nearest.index]
+        for sensor in sensors:
+            sensor.agent.timers.next_poll = 0.0 if sensor is target else float("inf")
+        simulator.step()
+
+        [put] = stub.puts()
+        assert put["path"] == "/api/v1/sensor/audio-requests/5"
+        clip_start = parse_utc(put["headers"][AUDIO_START_HEADER.lower()])
+        wav = parse_wav_bytes(put["body"])
+        assert start <= clip_start < start + 1 / 12000
+        assert len(wav.samples) in (6 * 12000 - 1, 6 * 12000)
+        # The shot is in it, where the sensor heard it, well above the ambient noise.
+        arrival = nearest.arrival_epochs[0]
+        at = int((arrival - clip_start) * 12000)
+        peak = np.abs(wav.samples[at : at + 600]).max()
+        noise = np.abs(wav.samples[: at - 600]).std()
+        assert peak > 20 * noise
+    finally:
+        for sensor in sensors:
+            sensor.agent.close()
+        stub.stop()
