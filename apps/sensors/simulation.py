@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +301,8 @@ def render_event(
         i = index_of[pulse.sensor_id]
         reports[i].pulses.append(
             {
-                "pulse_uuid": pulse.pulse_uuid,
+                # A fresh identity: a re-run with the same seed reports new pulses.
+                "pulse_uuid": str(uuid.uuid4()),
                 "arrival_time_utc": utc_iso(pulse.t),
                 "power_db_spl": round(min(max(pulse.power_db_spl, 0.0), 200.0), 3),
                 "signal_to_noise_db": round(min(max(pulse.snr_db, -60.0), 200.0), 3),
@@ -528,6 +530,12 @@ class Simulator:
         sensor.last_pulse_at = self.clock()
         self.totals.pulses_queued += found
         return found
+
+    def cancel_future(self) -> None:
+        """Forget pulses and audio of events that have not happened yet."""
+        now = self.clock()
+        self._pending = [item for item in self._pending if item[3] <= now]
+        self._audio = [item for item in self._audio if item[0] <= now]
 
     def busy(self) -> bool:
         return bool(self._pending or self._audio) or any(len(s.agent.outbox) for s in self.sensors)

@@ -242,3 +242,23 @@ def test_virtual_sensors_answer_audio_requests_from_the_rendered_audio(demo_area
         for sensor in sensors:
             sensor.agent.close()
         stub.stop()
+
+
+def test_the_same_seed_twice_reports_new_pulses(demo_area, live_server, tmp_path):
+    args = (
+        "--server",
+        live_server.url,
+        "--once",
+        "single_shot",
+        "--seed",
+        "3",
+        "--speed",
+        "100",
+        "--linger",
+        "0",
+    )
+    simulate(*args, data_dir=tmp_path)
+    first = SensorPulse.objects.count()
+    output = simulate(*args, data_dir=tmp_path)
+    assert SensorPulse.objects.count() == 2 * first
+    assert f"{first} accepted, 0 duplicates" in output

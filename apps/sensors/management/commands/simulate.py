@@ -181,6 +181,7 @@ class Command(BaseCommand):
             self._run(simulator, rng, frame, options)
         except KeyboardInterrupt:
             self.stdout.write("Interrupted: sending what is queued, then stopping.")
+            simulator.cancel_future()  # events that have not happened yet are dropped
             simulator.drain(timeout_s=5)
         finally:
             undelivered = sum(len(s.agent.outbox) for s in simulator.sensors)
@@ -309,10 +310,11 @@ class Command(BaseCommand):
                 )
             if waiting is not None and simulator.play(waiting):
                 self._describe(waiting, frame)
-                waiting = None
                 played += 1
                 pause = rng.expovariate(1.0 / options["interval"]) / options["speed"]
-                next_at = time.time() + pause
+                # The pause runs from the end of the event (in real time it may lie ahead).
+                next_at = max(time.time(), waiting.last_arrival) + pause
+                waiting = None
             simulator.step()
             time.sleep(0.05)
         if not simulator.drain(timeout_s=60):
@@ -330,7 +332,8 @@ class Command(BaseCommand):
                 f"{source['label']} x{source['emissions']} at {float(lat):.5f}, {float(lon):.5f}"
             )
         self.stdout.write(
-            f"{time.strftime('%H:%M:%S')} {event.kind} (seed {event.seed}): "
+            f"{time.strftime('%H:%M:%S', time.localtime(event.first_emit))} {event.kind} "
+            f"(seed {event.seed}): "
             f"{'; '.join(sources)} -> {event.n_pulses} pulses from {event.n_sensors} sensors"
         )
 
