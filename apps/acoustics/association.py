@@ -73,6 +73,9 @@ class AssociationConfig:
     polish_attempts: int = 1
     # Sources farther than this outside the sensors' bounding box are not considered.
     region_margin_m: float = 2000.0
+    # Gunfire is not reported from farther than this: sensors beyond it are neither matched
+    # to a source nor counted when judging chance coincidences (keeps city-wide arrays sane).
+    max_range_m: float = 4000.0
     # Associate with the source at the median sensor height (2.5D) when no height is given.
     match_at_median_height: bool = True
     # Pulses on one sensor this close together are one blast's direct path and multipath;
@@ -90,20 +93,25 @@ class AssociationConfig:
     # ...unless closer in time than this: then they are that shot's reverberation (bursts
     # of automatic fire are >= 60 ms apart).
     min_shot_interval_s: float = 0.050
+    # A shot may fit at most this many times worse (residual RMS) than the shots already
+    # accepted from the same input, and always up to the floor.
+    rms_gate_factor: float = 2.5
+    rms_gate_floor_s: float = 0.006
     # A real shot is heard by the sensors nearest to it: at least this share of the n
     # sensors nearest the fitted source (n = sensors in the shot) must be in the shot.
     min_near_coverage: float = 0.5
-    # Significance: with lam chance matches expected per hypothesis (local pulse rate x
-    # 2 x tolerance), a shot needs n sensors with P(Poisson(lam) >= n) <= this. Small
-    # because every seed tries hundreds of hypotheses. In quiet conditions 4 sensors
-    # suffice; amid dense echoes more are needed (TN 098: 4 sensors detect an
-    # inconsistency, 5+ allow rejecting it, 6+ are reliable).
-    false_alarm_p: float = 1e-6
+    # Significance: three pulses fix any source; each further sensor agreeing within the
+    # candidate's largest residual w happens by chance at Poisson rate lam = local pulse
+    # rate x 2w. A shot needs n sensors with P(Poisson(lam) >= n - 3) <= this. In quiet
+    # conditions 4 sensors suffice; amid dense echoes more are needed (TN 098: 4 sensors
+    # detect an inconsistency, 5+ allow rejecting it, 6+ are reliable).
+    false_alarm_p: float = 3e-4
+    # Chance matches are counted within the candidate's own largest residual, not less
+    # than this (the timing noise floor).
+    min_fit_half_width_s: float = 0.003
     # With only three sensors, offer unambiguous 3-pulse fits as confident=False candidates.
     three_sensor_candidates: bool = False
     max_three_sensor_seeds: int = 500
-    # Refuse input where a hypothesis would expect more than this many chance matches.
-    max_chance_matches: float = 4.0
     random_seed: int = 0
 
 
@@ -211,35 +219,46 @@ def _validate(pulses: list[Pulse]) -> None:
 
 
 def _check_density(data: _Pulses, config: AssociationConfig) -> None:
-    """Refuse input so dense that chance coincidences would look like shots.
+    """Refuse input so dense that no shot could be told from a chance coincidence.
 
-    For each pulse, count pulses on every sensor within +-1 s; a hypothesis then expects
-    sum over sensors of rate * 2 * tolerance chance matches. Beyond the limit, any
-    4-sensor "shot" found could be a coincidence, so say so rather than invent shots.
+    Around each pulse (+-1 s) count the pulses of sensors within range of its sensor: a
+    hypothesis there expects rate * 2 * half-width chance matches. If even every sensor in
+    range agreeing to the timing-noise floor would not be significant, say so rather than
+    search (or invent shots).
     """
-    n_sensors = len(data.sensor_ids)
     window = 1.0
+    gaps = np.hypot(*(data.positions[:, None, :2] - data.positions[None, :, :2]).transpose(2, 0, 1))
+    in_range = gaps <= config.max_range_m
     lo = np.searchsorted(data.t, data.t - window, side="left")
     hi = np.searchsorted(data.t, data.t + window, side="right")
-    rate = (hi - lo) / (2.0 * window)  # pulses per second over all sensors
-    expected = rate * 2.0 * config.tolerance_s
-    worst = float(expected.max()) if len(expected) else 0.0
-    if worst > config.max_chance_matches:
+    worst_rate = 0.0
+    for i in np.flatnonzero(hi - lo > worst_rate * 2.0 * window):
+        count = int(np.count_nonzero(in_range[data.sensor[i], data.sensor[lo[i] : hi[i]]]))
+        worst_rate = max(worst_rate, count / (2.0 * window))
+    worst = worst_rate * 2.0 * config.min_fit_half_width_s
+    needed = _sensors_needed(worst, minimum=config.min_sensors, false_alarm_p=config.false_alarm_p)
+    available = int(in_range.sum(axis=1).max())
+    if needed > available:
         raise AssociationError(
-            f"pulses too dense to associate: up to {rate.max():.0f} pulses/s across "
-            f"{n_sensors} sensors, so about {worst:.1f} chance matches per hypothesis "
-            f"(limit {config.max_chance_matches}); split the input or check the sensors"
+            f"pulses too dense to associate: up to {worst_rate:.0f} pulses/s from sensors "
+            f"within {config.max_range_m:.0f} m of each other, so about {worst:.1f} chance "
+            f"matches per hypothesis; a shot would need {needed} agreeing sensors but at "
+            f"most {available} are in range. Split the input or check the sensors"
         )
 
 
 def _sensors_needed(lam: float, *, minimum: int, false_alarm_p: float) -> int:
-    """Smallest n >= minimum with P(Poisson(lam) >= n) <= false_alarm_p."""
+    """Smallest n >= minimum with P(Poisson(lam) >= n - 3) <= false_alarm_p.
+
+    Three pulses fix any source (x, y and the emission time); only the others can confirm
+    it, each landing near its prediction by chance with Poisson rate lam.
+    """
     term = math.exp(-lam)  # P(N = 0)
     below = 0.0  # P(N < n)
     n = 0
     while True:
-        if n >= minimum and 1.0 - below <= false_alarm_p:
-            return n
+        if n + 3 >= minimum and 1.0 - below <= false_alarm_p:
+            return n + 3
         below += term
         n += 1
         term *= lam / n
@@ -278,6 +297,9 @@ class _Associator:
             self.match_z = None
         self.config = config
         self.rng = np.random.default_rng(config.random_seed)
+        data = self.data
+        strength = np.where(np.isnan(data.power), data.snr, data.power)
+        self.strength = np.where(np.isnan(strength), 0.0, strength)
         pos = self.data.positions
         self.centre = pos[:, :2].mean(axis=0)
         self.rel_xy = pos[:, :2] - self.centre
@@ -290,10 +312,12 @@ class _Associator:
 
     # -- prediction and matching -------------------------------------------------------
     def _predict(self, x, y, t_emit) -> np.ndarray:
-        """Predicted arrival times (relative) at every sensor for sources (..,)."""
+        """Predicted arrival times (relative) at every sensor for sources (..,); NaN for
+        sensors out of range, which then match nothing."""
         dx = self.rel_xy[:, 0] - np.asarray(x)[..., None]
         dy = self.rel_xy[:, 1] - np.asarray(y)[..., None]
         dist = np.sqrt(dx**2 + dy**2 + self.dz**2)
+        dist = np.where(dist <= self.config.max_range_m, dist, np.nan)
         # First-order wind effect: the wavefront drifts with the air (TN 098 shift).
         if np.any(self.wind):
             along = (dx * self.wind[0] + dy * self.wind[1]) / np.maximum(dist, 1e-9)
@@ -380,8 +404,9 @@ class _Associator:
             reach = self.sensor_gap_s[a, b] + cfg.search_tolerance_s
             near = data.on_sensor_between(b, t_seed - reach, t_seed + reach)
             if len(near) > cfg.pulses_per_neighbour:
-                closest = np.argsort(np.abs(data.t[near] - t_seed))[: cfg.pulses_per_neighbour]
-                near = near[np.sort(closest)]
+                # Keep the strongest: direct arrivals are usually louder than their echoes.
+                strongest = np.argsort(-self.strength[near], kind="stable")
+                near = near[np.sort(strongest[: cfg.pulses_per_neighbour])]
             if len(near):
                 pools.append((b, near))
         if len(pools) < cfg.min_sensors - 1:
@@ -434,7 +459,14 @@ class _Associator:
             if support[best] < cfg.min_sensors:
                 break
             arrivals = predicted[best][inlier[best]]
-            needed = self._sensors_needed(arrivals.min(), arrivals.max(), support[best])
+            needed = self._sensors_needed(
+                x[best],
+                y[best],
+                arrivals.min(),
+                arrivals.max(),
+                support[best],
+                float(dt[best][inlier[best]].max()),
+            )
             if support[best] < needed:
                 break
             if np.mean(explained[matched[best][inlier[best]]]) > 0.8:
@@ -475,19 +507,28 @@ class _Associator:
                     break
         return echoes / len(candidate.members)
 
-    def _sensors_needed(self, first: float, last: float, own: int) -> int:
-        """Fewest sensors that make a shot whose arrivals span [first, last] unlikely to be
-        a chance coincidence of the other pulses around it."""
-        cfg, t = self.config, self.data.t
+    def _sensors_needed(
+        self, x: float, y: float, first: float, last: float, own: int, half_width: float
+    ) -> int:
+        """Fewest sensors that make a shot at (x, y), whose arrivals span [first, last] and
+        fit within +-half_width, unlikely to be a chance coincidence of the other pulses
+        around it (from sensors in range of the source)."""
+        cfg, data = self.config, self.data
         start, end = first - 0.5, last + 0.5
-        others = np.searchsorted(t, end, "right") - np.searchsorted(t, start, "left") - own
-        lam = max(others, 0) / (end - start) * 2.0 * cfg.tolerance_s
+        lo, hi = np.searchsorted(data.t, start, "left"), np.searchsorted(data.t, end, "right")
+        reach = np.hypot(self.rel_xy[:, 0] - x, self.rel_xy[:, 1] - y) <= cfg.max_range_m
+        others = int(np.count_nonzero(reach[data.sensor[lo:hi]])) - own
+        # Chance pulses must land as close to the predictions as the real ones did.
+        half_width = min(max(half_width, cfg.min_fit_half_width_s), cfg.tolerance_s)
+        lam = max(others, 0) / (end - start) * 2.0 * half_width
         return _sensors_needed(lam, minimum=cfg.min_sensors, false_alarm_p=cfg.false_alarm_p)
 
     def _significant(self, candidate: _Candidate) -> bool:
         times = self.data.t[candidate.members]
         n = len(candidate.members)
-        return n >= self._sensors_needed(times.min(), times.max(), n)
+        fix = candidate.fix
+        half_width = float(np.abs(fix.residuals_s).max())
+        return n >= self._sensors_needed(fix.x, fix.y, times.min(), times.max(), n, half_width)
 
     def _coverage(self, x: float, y: float, sensors: np.ndarray) -> float:
         """Share of the n sensors nearest (x, y) that are among the given n sensors."""
@@ -499,6 +540,15 @@ class _Associator:
     def _near_coverage(self, candidate: _Candidate) -> float:
         sensors = self.data.sensor[candidate.members]
         return self._coverage(candidate.fix.x, candidate.fix.y, sensors)
+
+    def _rms_limit(self, accepted: list[_Candidate]) -> float:
+        """Largest residual RMS a further shot may have: a few times that of the clearest
+        shots already accepted (score >= 60% of the best). Propagation errors are similar
+        for all shots in one input, while mixtures of echoes and rounds fit much worse."""
+        cfg = self.config
+        best = max(c.score for c in accepted)
+        clear = [c.fix.residual_rms_s for c in accepted if c.score >= 0.6 * best]
+        return max(cfg.rms_gate_factor * float(np.median(clear)), cfg.rms_gate_floor_s)
 
     def _repeats(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
         """Same place as an accepted shot and too soon after it to be another round."""
@@ -524,9 +574,7 @@ class _Associator:
         explained_by_sensor: dict[int, list[int]] = {}
         # Strongest pulses first: a shot's loudest pulses are direct arrivals at the sensors
         # nearest to it, which give well-conditioned hypotheses; echoes come later and weaker.
-        strength = np.where(np.isnan(data.power), data.snr, data.power)
-        strength = np.where(np.isnan(strength), 0.0, strength)
-        for seed in np.lexsort((data.t, -strength)):
+        for seed in np.lexsort((data.t, -self.strength)):
             if explained[seed] or self._is_seed_echo(seed, explained_by_sensor):
                 continue
             candidate = self._hypotheses(seed, explained)
@@ -565,6 +613,8 @@ class _Associator:
             if self._repeats(candidate, accepted):
                 continue
             if self._ghost_share(candidate, accepted) >= cfg.ghost_share:
+                continue
+            if accepted and candidate.fix.residual_rms_s > self._rms_limit(accepted):
                 continue
             accepted.append(candidate)
             data.consume(candidate.members)

@@ -20,9 +20,10 @@ from apps.acoustics.bench.livefire import (
 )
 
 # Measured survey error (centroid of located shots to survey point, m) per firing
-# position, 2D: FP1 3.33, FP2 5.28, FP3 1.45, FP4 4.61 (TN 098 Table IV: 2.96, 3.60,
-# 0.36, 5.57; the survey itself is phone GPS, ~2.5 m).
-SURVEY_ERROR_LIMIT_M = {"FP1": 3.6, "FP2": 5.6, "FP3": 1.8, "FP4": 5.0}
+# position, 2D: FP1 3.16, FP2 5.03, FP3 1.51, FP4 4.61 (TN 098 Table IV: 2.96, 3.60,
+# 0.36, 5.57; ShotSpotter's own published pulse sets through the same locator: 3.61,
+# 4.92, 1.87, 5.11; the survey itself is phone GPS, ~2.5 m). Largest shot error 6.4 m.
+SURVEY_ERROR_LIMIT_M = {"FP1": 3.5, "FP2": 5.5, "FP3": 1.8, "FP4": 5.0}
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +58,13 @@ def test_every_located_shot_is_within_15_m_of_the_survey(livefire_results):
     errors = [e for r in livefire_results for e in r.errors_m]
     assert len(errors) >= 143
     assert max(errors) < 15.0
+    assert max(errors) < 8.0  # measured 6.4 m
 
 
 def test_ghost_events_are_at_most_5_percent(livefire_results):
     events = sum(len(r.shots) for r in livefire_results)
     ghosts = sum(len(r.ghosts) for r in livefire_results)
-    assert ghosts <= 0.05 * events
+    assert ghosts <= 0.05 * events  # measured: 0 of 143
 
 
 def test_survey_error_per_firing_position(livefire_results):
