@@ -17,8 +17,11 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
    a multipath cluster) until it is a candidate: >= 4 pulses within the tolerance.
 4. Candidates are accepted best first (fit-weighted count). An accepted shot consumes its
    pulses; candidates that lost pulses are re-matched. A candidate is refused when
-   - it is not significant: given the local pulse rate, that many sensors could agree by
-     chance (Poisson tail; more sensors are needed amid dense echoes);
+   - it is not significant: three pulses fix any source, and given the local pulse rate
+     the others could have landed within its largest residual by chance (Poisson tail;
+     more sensors are needed amid dense echoes);
+   - it fits much worse than the clearest shots already accepted from the same input
+     (mixtures of echoes and neighbouring rounds do);
    - the sensors nearest its source mostly did not hear it (a real shot is heard nearby);
    - it is an accepted shot's reverberation (same place, < 50 ms later); or
    - it is an echo ghost: most of its pulses follow, weaker, an accepted shot's pulses on
@@ -26,9 +29,10 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
 Matching is done with the source at the median sensor height (2.5D) unless a height is
 given, which keeps hilly arrays consistent; the reported fix is 2D unless a height is given.
 
-Work is bounded: each seed looks at a fixed number of neighbour sensors, pulses and
-hypotheses, and input so dense that chance coincidences would pass as shots is refused
-with a clear error.
+Sensors farther than `max_range_m` from a source are not matched to it. Work is bounded:
+each seed looks at a fixed number of neighbour sensors, pulses and hypotheses, and input so
+dense that not even every sensor in range agreeing would be significant is refused with a
+clear error.
 """
 
 from __future__ import annotations
