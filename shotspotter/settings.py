@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from shotspotter.env import (
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "apps.acoustics",
     "apps.realtime",
     "apps.sensors",
+    "apps.incidents",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +256,23 @@ CELERY_BEAT_SCHEDULE["sensors-purge-used-nonces"] = {
 CELERY_BEAT_SCHEDULE["sensors-update-missed-heartbeats"] = {
     "task": "sensors.update_missed_heartbeats",
     "schedule": float(SENSOR_HEARTBEAT_INTERVAL_S),
+}
+
+# --- Detection pipeline and incident audio (apps.incidents.conf has the defaults) -----------
+PIPELINE_WINDOW_S = env_int("PIPELINE_WINDOW_S", 20, minimum=5, maximum=120)
+PIPELINE_TEMPERATURE_C = env_float("PIPELINE_TEMPERATURE_C", 15.0, minimum=-60.0)
+PIPELINE_WIND_SPEED_MS = env_float("PIPELINE_WIND_SPEED_MS", 0.0, minimum=0.0)
+PIPELINE_WIND_FROM_DEG = env_float("PIPELINE_WIND_FROM_DEG", 0.0)
+INCIDENT_CLOSE_AFTER_S = env_int("INCIDENT_CLOSE_AFTER_S", 30, minimum=15)
+# Empty: the newest artifact installed in apps/acoustics/artifacts.
+INCIDENT_CLASSIFIER_PATH = env_str("INCIDENT_CLASSIFIER_PATH", "")
+AUDIO_SENSORS_PER_INCIDENT = env_int("AUDIO_SENSORS_PER_INCIDENT", 4, minimum=1, maximum=16)
+AUDIO_MAX_DISTANCE_M = env_float("AUDIO_MAX_DISTANCE_M", 800.0, minimum=1.0)
+AUDIO_REQUEST_EXPIRY_S = env_int("AUDIO_REQUEST_EXPIRY_S", 600, minimum=30)
+CELERY_BEAT_SCHEDULE["incidents-sweep"] = {"task": "incidents.sweep", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["incidents-expire-audio-requests"] = {
+    "task": "incidents.expire_audio_requests",
+    "schedule": 60.0,
 }
 
 # --- Maps -----------------------------------------------------------------------------------

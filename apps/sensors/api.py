@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import http_sf
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.incidents import selectors as incident_selectors
+from apps.incidents import services as incident_services
 from apps.sensors import services
 from apps.sensors.authentication import IsSignedSensor, SensorSignatureAuthentication
 from apps.sensors.conf import sensor_setting
 from apps.sensors.serializers import (
+    AudioRequestListSerializer,
+    AudioStoredSerializer,
     HeartbeatResultSerializer,
     HeartbeatSerializer,
     PulseBatchResultSerializer,
@@ -95,3 +101,120 @@ class HeartbeatView(SensorAPIView):
                 "heartbeat_interval_s": sensor_setting("SENSOR_HEARTBEAT_INTERVAL_S"),
             }
         )
+
+
+# --- Incident audio: the only way audio ever reaches the server ------------------------------
+
+AUDIO_CONTENT_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
+AUDIO_START_HEADER = "Audio-Start-UTC"
+
+
+class Problem(APIException):
+    """An error answered as problem+json with the given status."""
+
+    def __init__(self, status_code: int, detail: str, code: str = "invalid"):
+        super().__init__(detail, code)
+        self.status_code = status_code
+
+
+class WavParser(BaseParser):
+    """Declares the upload's media type (the view reads the raw, already verified body)."""
+
+    media_type = "audio/wav"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # pragma: no cover
+        return stream.read()
+
+
+def _covered_components(request) -> set[str]:
+    """Components the (verified) signature covers; authentication parsed it already."""
+    raw = request.headers.get("Signature-Input", "")
+    try:
+        parsed = http_sf.parse(raw.encode("latin-1"), tltype="dictionary")
+        ((_label, (components, _params)),) = parsed.items()
+        return {str(value).lower() for value, _ in components}
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return set()
+
+
+class AudioRequestListView(SensorAPIView):
+    @extend_schema(
+        operation_id="sensor_audio_requests_list",
+        summary="This sensor's pending audio requests (explosive-like incidents only)",
+        responses={200: AudioRequestListSerializer, 401: PROBLEM, 403: PROBLEM},
+        tags=["sensor"],
+    )
+    def get(self, request):
+        pending = incident_selectors.audio_requests_pending_for_sensor(sensor=request.sensor)
+        return Response(AudioRequestListSerializer({"requests": list(pending)}).data)
+
+
+class AudioUploadView(SensorAPIView):
+    """PUT one clip for one pending request; the start time is a signed header."""
+
+    parser_classes = [WavParser]
+
+    @extend_schema(
+        operation_id="sensor_audio_upload",
+        summary="Upload the clip of a pending audio request (16-bit PCM mono WAV)",
+        description=(
+            "The body is the WAV file (Content-Type audio/wav). The UTC time of its first "
+            f"sample is the {AUDIO_START_HEADER} header (ISO-8601, microseconds allowed), "
+            "which the request signature must cover. The clip must lie inside the "
+            "request's window, at the request's sample rate."
+        ),
+        request={"audio/wav": OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter(
+                AUDIO_START_HEADER,
+                OpenApiTypes.DATETIME,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="UTC time of the first sample; covered by the signature.",
+            )
+        ],
+        responses={
+            201: AudioStoredSerializer,
+            400: PROBLEM,
+            401: PROBLEM,
+            403: PROBLEM,
+            404: PROBLEM,
+            409: PROBLEM,
+            410: PROBLEM,
+            413: PROBLEM,
+            415: PROBLEM,
+            422: PROBLEM,
+        },
+        tags=["sensor"],
+    )
+    def put(self, request, request_id: int):
+        if AUDIO_START_HEADER.lower() not in _covered_components(request):
+            raise Problem(
+                400,
+                f"The signature must cover the {AUDIO_START_HEADER} header.",
+                "start_not_signed",
+            )
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type not in AUDIO_CONTENT_TYPES:
+            raise Problem(415, "The body must be an audio/wav file.", "unsupported_media_type")
+        try:
+            start = UtcDateTimeField().to_internal_value(
+                request.headers.get(AUDIO_START_HEADER, "")
+            )
+        except serializers.ValidationError:
+            raise Problem(
+                400,
+                f"{AUDIO_START_HEADER} must be an ISO-8601 UTC time (e.g. "
+                "2026-11-21T06:00:00.250000Z).",
+                "bad_start_time",
+            ) from None
+        try:
+            clip = incident_services.audio_clip_store(
+                sensor=request.sensor,
+                request_id=request_id,
+                body=request._request.body,
+                start_time=start,
+            )
+        except incident_services.AudioUploadError as error:
+            raise Problem(error.status, error.detail, type(error).__name__) from None
+        return Response({"status": "stored", "sha256": clip.sha256}, status=status.HTTP_201_CREATED)

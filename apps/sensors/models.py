@@ -105,6 +105,12 @@ class SensorPulse(models.Model):
         indexes = [
             models.Index(fields=["coverage_area", "arrival_time"], name="pulse_area_time"),
             models.Index(fields=["sensor", "arrival_time"], name="pulse_sensor_time"),
+            # The pipeline's queue: pulses not yet considered, per area.
+            models.Index(
+                fields=["coverage_area", "arrival_time"],
+                name="pulse_unprocessed",
+                condition=models.Q(processed_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -187,3 +187,23 @@ class HeartbeatResultSerializer(serializers.Serializer):
     status = serializers.CharField()
     server_time_utc = serializers.CharField()
     heartbeat_interval_s = serializers.IntegerField()
+
+
+class AudioRequestSerializer(serializers.Serializer):
+    """One pending audio request as the sensor sees it."""
+
+    id = serializers.IntegerField()
+    incident = serializers.CharField(source="incident.reference", help_text="<system_id>-<number>")
+    start_utc = UtcDateTimeField(source="window_start", help_text="Earliest first sample.")
+    end_utc = UtcDateTimeField(source="window_end", help_text="Latest end of the clip.")
+    sample_rate = serializers.IntegerField()
+    expires_at = UtcDateTimeField()
+
+
+class AudioRequestListSerializer(serializers.Serializer):
+    requests = AudioRequestSerializer(many=True)
+
+
+class AudioStoredSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    sha256 = serializers.CharField()

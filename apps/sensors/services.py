@@ -264,18 +264,35 @@ def pulses_ingest(*, sensor: Sensor, pulses: list[dict[str, Any]]) -> IngestResu
             if foreign:
                 raise PulseOwnershipConflict([str(u) for u in foreign])
         if pulse_ids:
-            on_pulses_accepted(sensor_id=sensor.pk, pulse_ids=pulse_ids)
+            on_pulses_accepted(
+                sensor_id=sensor.pk,
+                pulse_ids=pulse_ids,
+                coverage_area_id=sensor.coverage_area_id,
+            )
     return IngestResult(
         accepted=len(pulse_ids), duplicates=len(rows) - len(pulse_ids), pulse_ids=pulse_ids
     )
 
 
-def on_pulses_accepted(*, sensor_id: int, pulse_ids: list[int]) -> None:
-    """Hook for newly stored pulses: queue the pipeline task once the transaction commits."""
-    from apps.sensors.tasks import process_pulse_batch
+def on_pulses_accepted(
+    *, sensor_id: int, pulse_ids: list[int], coverage_area_id: int | None = None
+) -> None:
+    """Hook for newly stored pulses: once the transaction commits, queue the pipeline.
 
-    ids = list(pulse_ids)
-    transaction.on_commit(lambda: process_pulse_batch.delay(sensor_id=sensor_id, pulse_ids=ids))
+    Pulses of a coverage area go to that area's pipeline run (one queued run per area
+    at a time; the run reads every unprocessed pulse of the area, so none is left out).
+    Pulses of a sensor outside every coverage area cannot form incidents; they are only
+    marked processed.
+    """
+    if coverage_area_id is None:
+        from apps.sensors.tasks import process_pulse_batch
+
+        ids = list(pulse_ids)
+        transaction.on_commit(lambda: process_pulse_batch.delay(sensor_id=sensor_id, pulse_ids=ids))
+        return
+    from apps.incidents.services import schedule_coverage_area
+
+    transaction.on_commit(lambda: schedule_coverage_area(coverage_area_id=coverage_area_id))
 
 
 def pulses_mark_processed(*, pulse_ids: list[int], now: dt.datetime | None = None) -> int:

@@ -63,11 +63,13 @@ def sign_request(
     private_key: ed25519.Ed25519PrivateKey | bytes,
     created: dt.datetime | None = None,
     nonce: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The headers to send with the request: Content-Type, Content-Digest and the signature.
 
     ``url`` must be exactly the URL the request goes to (scheme, host, port, path, query).
-    ``created`` and ``nonce`` default to now and a random 144-bit value.
+    ``created`` and ``nonce`` default to now and a random 144-bit value. ``extra_headers``
+    are sent and covered by the signature too (e.g. ``Audio-Start-UTC`` of an audio upload).
     """
     key = private_key if isinstance(private_key, ed25519.Ed25519PrivateKey) else None
     if key is None:
@@ -75,6 +77,8 @@ def sign_request(
     headers: dict[str, str] = {}
     if content_type:
         headers["Content-Type"] = content_type
+    extra = dict(extra_headers or {})
+    headers.update(extra)
     message = _Message(method=method.upper(), url=url, headers=headers)
     signer = HTTPMessageSigner(
         signature_algorithm=algorithms.ED25519,
@@ -86,7 +90,10 @@ def sign_request(
         created=created or dt.datetime.now(dt.UTC),
         nonce=nonce or secrets.token_urlsafe(18),
         label=SIGNATURE_LABEL,
-        covered_component_ids=SIGNED_COMPONENTS if content_type else SIGNED_COMPONENTS_NO_BODY,
+        covered_component_ids=(
+            *(SIGNED_COMPONENTS if content_type else SIGNED_COMPONENTS_NO_BODY),
+            *(name.lower() for name in extra),
+        ),
         body=body,
     )
     return dict(message.headers)

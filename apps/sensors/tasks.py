@@ -9,9 +9,10 @@ from apps.sensors import services
 
 @shared_task(name="sensors.process_pulse_batch")
 def process_pulse_batch(*, sensor_id: int, pulse_ids: list[int]) -> int:
-    """Hand newly stored pulses to the detection pipeline.
+    """Mark pulses of sensors outside every coverage area as processed.
 
-    For now this marks them as processed; association and location plug in here.
+    Pulses of a coverage area go to ``incidents.process_coverage_area`` instead (see
+    ``services.on_pulses_accepted``); alone they can never be located.
     """
     return services.pulses_mark_processed(pulse_ids=pulse_ids)
 

@@ -1,0 +1,353 @@
+"""Audio retrieval under the privacy policy: who is asked, for which window, what is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+
+import pytest
+from django.utils import timezone
+
+from apps.incidents import pipeline, services
+from apps.incidents.models import (
+    AUDIO_POST_S,
+    AUDIO_PRE_S,
+    AudioClip,
+    AudioRequest,
+    AudioRequestStatus,
+    Incident,
+    IncidentStatus,
+    ShotPulse,
+)
+from apps.sensors.models import RefusedRequest
+from tests.incidents.support import (
+    deploy,
+    get_audio_requests,
+    ingest,
+    put_audio,
+    wav_bytes,
+)
+
+pytestmark = pytest.mark.django_db
+
+GUNSHOT = ("single_shot", 2)
+RATE = 12_000
+
+
+@pytest.fixture
+def gunshot(agency, area, weather_of, classifier_model):
+    """A located gunshot in review, with its audio requests."""
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    assert incident.status == IncidentStatus.PENDING_REVIEW, incident.class_probabilities
+    return deployment, incident
+
+
+def _key_of(deployment, sensor):
+    for found, key in deployment.sensors.values():
+        if found.pk == sensor.pk:
+            return key
+    raise KeyError(sensor)
+
+
+def _evidence_files(settings) -> list:
+    root = settings.MEDIA_ROOT / "evidence"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def test_requests_go_to_the_nearest_sensors_with_the_exact_window(gunshot, settings):
+    deployment, incident = gunshot
+    requests = list(AudioRequest.objects.filter(incident=incident).order_by("distance_m"))
+    assert len(requests) == settings.AUDIO_SENSORS_PER_INCIDENT == 4
+    # The participating sensors nearest the source (by the shot pulses' distance).
+    members = ShotPulse.objects.filter(shot__incident=incident).order_by("distance_m")
+    nearest = [m.sensor_id for m in members if m.distance_m <= 800][:4]
+    assert [r.sensor_id for r in requests] == nearest
+    shot = incident.shots.get()
+    for request in requests:
+        member = members.get(sensor_id=request.sensor_id)
+        assert request.distance_m == member.distance_m <= 800
+        arrival = member.pulse.arrival_time
+        # [arrival of the first shot - 2 s, arrival of the last shot + 4 s], one shot here.
+        assert request.window_start == arrival - dt.timedelta(seconds=AUDIO_PRE_S)
+        assert request.window_end == arrival + dt.timedelta(seconds=AUDIO_POST_S)
+        assert request.window_s == pytest.approx(AUDIO_PRE_S + AUDIO_POST_S, abs=2e-6)
+        assert request.window_start.timestamp() > shot.emitted_epoch_s - AUDIO_PRE_S
+        assert request.status == AudioRequestStatus.PENDING
+        assert request.sample_rate == RATE
+
+
+def test_fewer_and_nearer_sensors_by_setting(agency, area, weather_of, settings, classifier_model):
+    settings.AUDIO_SENSORS_PER_INCIDENT = 2
+    settings.AUDIO_MAX_DISTANCE_M = 150.0
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    members = ShotPulse.objects.filter(shot__incident=incident, distance_m__lte=150.0)
+    requests = AudioRequest.objects.filter(incident=incident)
+    assert requests.count() == min(2, members.count())
+    assert all(r.distance_m <= 150.0 for r in requests)
+
+
+def test_window_of_a_burst_spans_first_to_last_shot_and_never_more(gunshot):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).first()
+    start, end = services.audio_window(first_shot_s=100.0, last_shot_s=103.5, first_arrival_s=101.2)
+    assert (start, end) == (99.2, 99.2 + 3.5 + 6.0)
+    assert request.window_s <= (incident.last_shot_at - incident.first_shot_at).total_seconds() + 6
+
+
+def test_sensor_lists_only_its_own_pending_requests(client, gunshot):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    key = _key_of(deployment, request.sensor)
+    reply = client_get = get_audio_requests(client, key=key, serial=request.sensor.serial_number)
+    assert client_get.status_code == 200, reply.content
+    assert reply.json() == {
+        "requests": [
+            {
+                "id": request.pk,
+                "incident": f"{incident.agency.system_id}-{incident.number}",
+                "start_utc": request.window_start.isoformat().replace("+00:00", "Z"),
+                "end_utc": request.window_end.isoformat().replace("+00:00", "Z"),
+                "sample_rate": RATE,
+                "expires_at": request.expires_at.isoformat().replace("+00:00", "Z"),
+            }
+        ]
+    }
+    requested = set(AudioRequest.objects.values_list("sensor_id", flat=True))
+    other, other_key = next((s, k) for s, k in deployment.sensors.values() if s.pk not in requested)
+    assert get_audio_requests(client, key=other_key, serial=other.serial_number).json() == {
+        "requests": []
+    }
+
+
+def test_upload_inside_the_window_is_stored_with_its_sha256(client, gunshot, settings):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    body = wav_bytes(seconds=request.window_s)
+    reply = put_audio(
+        client,
+        request_id=request.pk,
+        body=body,
+        start=request.window_start,
+        key=_key_of(deployment, request.sensor),
+        serial=request.sensor.serial_number,
+    )
+    assert reply.status_code == 201, reply.content
+    digest = hashlib.sha256(body).hexdigest()
+    assert reply.json() == {"status": "stored", "sha256": digest}
+    clip = AudioClip.objects.get()
+    assert (clip.incident, clip.sensor, clip.request) == (incident, request.sensor, request)
+    assert clip.sha256 == digest and clip.size_bytes == len(body)
+    assert clip.start_time == request.window_start
+    assert clip.sample_rate == RATE and clip.n_samples == round(request.window_s * RATE)
+    assert clip.distance_m == request.distance_m
+    with clip.file.open("rb") as stored:
+        assert hashlib.sha256(stored.read()).hexdigest() == digest
+    files = _evidence_files(settings)
+    assert len(files) == 1 and len(files[0].stem) == 32  # a random name, nothing else
+    request.refresh_from_db()
+    assert request.status == AudioRequestStatus.FULFILLED and request.fulfilled_at
+    # Fulfilled requests are no longer listed, and a second upload is refused.
+    key = _key_of(deployment, request.sensor)
+    listed = get_audio_requests(client, key=key, serial=request.sensor.serial_number).json()
+    assert request.pk not in [r["id"] for r in listed["requests"]]
+    again = put_audio(
+        client,
+        request_id=request.pk,
+        body=body,
+        start=request.window_start,
+        key=key,
+        serial=request.sensor.serial_number,
+    )
+    assert again.status_code == 409
+    assert AudioClip.objects.count() == 1
+
+
+def _refused(reply, status: int):
+    assert reply.status_code == status, reply.content
+    assert reply["Content-Type"] == "application/problem+json"
+    assert reply.json()["status"] == status
+    return reply.json()
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("starts_before_window", 422),
+        ("ends_after_window", 422),
+        ("longer_than_window", 422),
+        ("wrong_sample_rate", 422),
+        ("stereo", 400),
+        ("eight_bit", 400),
+        ("malformed", 400),
+        ("truncated", 400),
+        ("empty", 422),
+        ("not_wav_type", 415),
+        ("start_header_missing", 400),
+        ("start_header_not_signed", 400),
+        ("start_header_not_a_time", 400),
+        ("too_large", 413),
+    ],
+)
+def test_refused_uploads_store_nothing(client, gunshot, settings, case, status):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    window = request.window_s
+    start = request.window_start
+    body = wav_bytes(seconds=window - 0.5)
+    kwargs = {}
+    if case == "starts_before_window":
+        start = start - dt.timedelta(milliseconds=100)
+    elif case == "ends_after_window":
+        start = start + dt.timedelta(seconds=1)
+    elif case == "longer_than_window":
+        body = wav_bytes(seconds=window + 0.5)
+    elif case == "wrong_sample_rate":
+        body = wav_bytes(seconds=2.0, rate=16_000)
+    elif case == "stereo":
+        body = wav_bytes(seconds=2.0, channels=2)
+    elif case == "eight_bit":
+        body = wav_bytes(seconds=2.0, width=1)
+    elif case == "malformed":
+        body = b"RIFF\x00\x00\x00\x00WAVEjunk" + b"\x00" * 100
+    elif case == "truncated":
+        body = wav_bytes(seconds=2.0)[:-1001]
+        body = body[:4] + (len(body) + 5000).to_bytes(4, "little") + body[8:]
+    elif case == "empty":
+        body = wav_bytes(seconds=0.0)
+    elif case == "not_wav_type":
+        kwargs["content_type"] = "application/octet-stream"
+    elif case == "start_header_missing":
+        start = None
+    elif case == "start_header_not_signed":
+        kwargs["sign_start"] = False
+    elif case == "start_header_not_a_time":
+        start = "yesterday at noon"
+    elif case == "too_large":
+        body = wav_bytes(seconds=window * 3)
+    reply = put_audio(
+        client,
+        request_id=request.pk,
+        body=body,
+        start=start,
+        key=_key_of(deployment, request.sensor),
+        serial=request.sensor.serial_number,
+        **kwargs,
+    )
+    problem = _refused(reply, status)
+    assert problem["detail"]
+    assert not AudioClip.objects.exists()
+    assert _evidence_files(settings) == []
+    request.refresh_from_db()
+    assert request.status == AudioRequestStatus.PENDING
+
+
+def test_upload_without_a_request_or_for_another_sensor_is_404(client, gunshot, settings):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    requested = set(AudioRequest.objects.values_list("sensor_id", flat=True))
+    other, other_key = next((s, k) for s, k in deployment.sensors.values() if s.pk not in requested)
+    body = wav_bytes(seconds=2.0)
+    for request_id in (request.pk, 999_999):
+        reply = put_audio(
+            client,
+            request_id=request_id,
+            body=body,
+            start=request.window_start,
+            key=other_key,
+            serial=other.serial_number,
+        )
+        _refused(reply, 404)
+    assert not AudioClip.objects.exists() and _evidence_files(settings) == []
+
+
+def test_unsigned_or_forged_uploads_are_refused_before_anything(client, gunshot, settings):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    requested = set(AudioRequest.objects.values_list("sensor_id", flat=True))
+    _, wrong_key = next((s, k) for s, k in deployment.sensors.values() if s.pk not in requested)
+    body = wav_bytes(seconds=2.0)
+    reply = put_audio(
+        client,
+        request_id=request.pk,
+        body=body,
+        start=request.window_start,
+        key=wrong_key,
+        serial=request.sensor.serial_number,
+    )
+    _refused(reply, 401)
+    assert RefusedRequest.objects.filter(reason="bad_signature").exists()
+    unsigned = client.generic(
+        "PUT", f"/api/v1/sensor/audio-requests/{request.pk}", data=body, content_type="audio/wav"
+    )
+    _refused(unsigned, 401)
+    assert not AudioClip.objects.exists() and _evidence_files(settings) == []
+
+
+def test_expired_requests_are_gone(client, gunshot, settings):
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    key = _key_of(deployment, request.sensor)
+    AudioRequest.objects.filter(pk=request.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    listed = get_audio_requests(client, key=key, serial=request.sensor.serial_number).json()
+    assert request.pk not in [r["id"] for r in listed["requests"]]
+    body = wav_bytes(seconds=2.0)
+    reply = put_audio(
+        client,
+        request_id=request.pk,
+        body=body,
+        start=request.window_start,
+        key=key,
+        serial=request.sensor.serial_number,
+    )
+    _refused(reply, 410)
+    assert services.audio_requests_expire() >= 1
+    request.refresh_from_db()
+    assert request.status == AudioRequestStatus.EXPIRED
+    _refused(
+        put_audio(
+            client,
+            request_id=request.pk,
+            body=body,
+            start=request.window_start,
+            key=key,
+            serial=request.sensor.serial_number,
+        ),
+        410,
+    )
+    assert not AudioClip.objects.exists() and _evidence_files(settings) == []
+
+
+def test_requests_are_only_ever_made_for_incidents_in_review(gunshot):
+    _, incident = gunshot
+    incident.status = IncidentStatus.FILTERED
+    with pytest.raises(ValueError, match="in review"):
+        services.audio_requests_sync(incident=incident, c=343.0)
+
+
+def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):
+    """A later shot of the same incident stretches the window to (last - first) + 6 s."""
+    deployment, incident = gunshot
+    shot = incident.shots.get()
+    before = {r.pk: (r.window_start, r.window_end) for r in incident.audio_requests.all()}
+    second = incident.shots.get()
+    second.pk = None
+    second.emitted_epoch_s = shot.emitted_epoch_s + 1.5
+    second.emitted_at = shot.emitted_at + dt.timedelta(seconds=1.5)
+    second.save()
+    services.audio_requests_sync(incident=incident, c=340.0)
+    for request in incident.audio_requests.all():
+        start, end = before[request.pk]
+        assert request.window_start == start
+        assert request.window_end == end + dt.timedelta(seconds=1.5)
+        assert math.isclose(request.window_s, 1.5 + AUDIO_PRE_S + AUDIO_POST_S, abs_tol=2e-6)

@@ -1,0 +1,127 @@
+"""Incident lifecycle pieces: classifier failures, events, closing, sweeping, numbering."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from apps.incidents import classification, events, pipeline, services
+from apps.incidents.models import Incident, IncidentStatus
+from apps.sensors.models import SensorPulse
+from tests.factories import AgencyFactory
+from tests.incidents.support import deploy, ingest
+
+GUNSHOT = ("single_shot", 2)
+
+
+@pytest.mark.django_db
+def test_a_missing_classifier_fails_the_run_loudly_and_writes_nothing(
+    agency, area, weather_of, settings, tmp_path
+):
+    settings.INCIDENT_CLASSIFIER_PATH = str(tmp_path / "no-such-model.json")
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+
+    with pytest.raises(classification.ClassifierUnavailable, match="no-such-model"):
+        pipeline.process_coverage_area(coverage_area_id=area.pk)
+
+    assert not Incident.objects.exists()
+    # Nothing was marked processed: the next run (once a model is installed) redoes it.
+    assert not SensorPulse.objects.filter(processed_at__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_a_broken_classifier_artifact_is_unavailable_not_guessed(settings, tmp_path):
+    broken = tmp_path / "incident_classifier_v999.json"
+    broken.write_text('{"format": "something else"}')
+    with pytest.raises(classification.ClassifierUnavailable):
+        classification.load_model(broken)
+
+
+async def _drain(layer, channel) -> list[dict]:
+    messages = []
+    while True:
+        try:
+            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
+        except TimeoutError:
+            return messages
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_reach_the_review_queue_only_after_commit():
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.REVIEW_QUEUE_GROUP, channel)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.incident_changed(41, "entered_review")
+        raise RuntimeError("rolled back")
+    with transaction.atomic():
+        events.incident_changed(42, "entered_review")
+        events.incident_changed(42, "refined")
+
+    messages = async_to_sync(_drain)(layer, channel)
+    assert messages == [
+        {"type": "incident.changed", "incident_id": 42, "kind": "entered_review"},
+        {"type": "incident.changed", "incident_id": 42, "kind": "refined"},
+    ]
+    with pytest.raises(ValueError):
+        events.incident_changed(42, "published-by-magic")
+
+
+@pytest.mark.django_db
+def test_incidents_close_when_their_window_passes(
+    agency, area, weather_of, settings, classifier_model
+):
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    assert incident.is_open
+    now = incident.last_shot_at + dt.timedelta(seconds=settings.INCIDENT_CLOSE_AFTER_S - 1)
+    assert services.incidents_close_passed(now=now) == 0
+    later = now + dt.timedelta(seconds=2)
+    assert services.incidents_close_passed(now=later) == 1
+    incident.refresh_from_db()
+    assert incident.closed_at == later and not incident.is_open
+    assert services.incidents_close_passed(now=later + dt.timedelta(hours=1)) == 0
+
+
+@pytest.mark.django_db
+def test_sweep_processes_pulses_whose_run_was_lost(agency, area, weather_of, classifier_model):
+    """A run lost with a broker outage: the pulses wait, unprocessed; the sweep runs them."""
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)  # inside the test transaction the on-commit hook never fires
+    assert SensorPulse.objects.filter(processed_at__isnull=True).count() > 0
+    assert services.sweep_unprocessed(now=timezone.now()) == 0  # too fresh: a run is due
+    assert services.sweep_unprocessed(now=timezone.now() + dt.timedelta(minutes=1)) == 1
+    assert Incident.objects.count() == 1
+    assert not SensorPulse.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_numbers_are_per_agency():
+    first, second = AgencyFactory(system_id="51"), AgencyFactory(system_id="52")
+    assert [services.incident_number_next(agency=first) for _ in range(3)] == [1, 2, 3]
+    assert services.incident_number_next(agency=second) == 1
+
+
+@pytest.mark.django_db
+def test_incident_reference_and_link(agency, area, weather_of, classifier_model):
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    assert incident.reference == f"{agency.system_id}-1"
+    assert incident.get_absolute_url() == f"/incident/{agency.system_id}/1"
+    assert incident.status in (IncidentStatus.FILTERED, IncidentStatus.PENDING_REVIEW)

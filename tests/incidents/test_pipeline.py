@@ -1,0 +1,220 @@
+"""The live pipeline: signed pulses in, located, classified and routed incidents out."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from apps.geo.models import AddressPoint, Beat, District
+from apps.incidents import pipeline
+from apps.incidents.events import REVIEW_QUEUE_GROUP
+from apps.incidents.models import (
+    AudioRequest,
+    Incident,
+    IncidentStatus,
+    Shot,
+    ShotPulse,
+)
+from apps.sensors.models import SensorPulse
+from tests.incidents.support import (
+    deploy,
+    ingest,
+    inside_ellipse,
+    post_pulses,
+    post_pulses_live,
+)
+
+GUNSHOT = ("single_shot", 2)  # one handgun round, heard directly by 40+ sensors
+CONSTRUCTION = ("construction", 2)  # nail gun rounds on a building site
+
+
+async def drain(layer, channel) -> list[dict]:
+    """Every message waiting on the channel (stops after 0.2 s of silence)."""
+    messages = []
+    while True:
+        try:
+            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
+        except TimeoutError:
+            return messages
+
+
+def _local(deployment, lat, lon):
+    xyz = deployment.frame.to_local(lat_deg=lat, lon_deg=lon, height_m=0.0)
+    return float(xyz[0]), float(xyz[1])
+
+
+def _square(frame, x, y, half):
+    ring = []
+    for sx, sy in [(-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1)]:
+        lat, lon, _ = frame.to_wgs84([x + sx * half, y + sy * half, 0.0])
+        ring.append([float(lon), float(lat)])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunshot_posted_over_http_becomes_one_incident_within_its_ellipse(
+    live_server, agency, area, weather_of, classifier_model
+):
+    """Must show: simulated sensors post a gunshot over HTTP; the incident appears, located
+    within its 95% ellipse of the true source, placed on the map and in the review queue."""
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    truth = deployment.truth_shots("gunfire")[0]
+    district = District.objects.create(
+        agency=agency, name="North", boundary=_square(deployment.frame, 0, 0, 2500)
+    )
+    beat = Beat.objects.create(
+        agency=agency,
+        district=district,
+        name="Beat 11",
+        boundary=_square(deployment.frame, truth["x"], truth["y"], 300),
+    )
+    lat, lon, _ = deployment.to_latlon(truth["x"] + 25, truth["y"])
+    AddressPoint.objects.create(
+        agency=agency, label="400 block of W Main St", latitude=lat, longitude=lon
+    )
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(REVIEW_QUEUE_GROUP, channel)
+
+    post_pulses_live(live_server.url, deployment)
+
+    incidents = list(Incident.objects.all())
+    assert len(incidents) == 1, [(i.number, i.first_shot_at) for i in incidents]
+    incident = incidents[0]
+    assert incident.number == 1
+    assert incident.status == IncidentStatus.PENDING_REVIEW
+    assert incident.machine_class == "gunfire", incident.class_probabilities
+    assert incident.rounds == 1
+    assert incident.n_sensors >= 5
+    x, y = _local(deployment, incident.latitude, incident.longitude)
+    error_m = math.hypot(x - truth["x"], y - truth["y"])
+    assert inside_ellipse(
+        centre_xy=(x, y),
+        point_xy=(truth["x"], truth["y"]),
+        major_m=incident.ellipse_major_m,
+        minor_m=incident.ellipse_minor_m,
+        azimuth_deg=incident.ellipse_azimuth_deg,
+    ), (error_m, incident.ellipse_major_m, incident.ellipse_minor_m)
+    emitted = truth["t_emit"] + deployment.shift_s
+    assert abs(incident.first_shot_at.timestamp() - emitted) < 0.01
+    assert incident.beat == beat and incident.district == district
+    assert incident.nearest_address == "400 block of W Main St"
+    assert incident.get_absolute_url() == f"/incident/{agency.system_id}/1"
+    # Every pulse was considered; the shot's pulses are its direct arrivals, one per sensor.
+    assert not SensorPulse.objects.filter(processed_at__isnull=True).exists()
+    shot = Shot.objects.get()
+    members = ShotPulse.objects.filter(shot=shot)
+    assert members.count() == shot.n_sensors == incident.n_sensors
+    assert len(set(members.values_list("sensor_id", flat=True))) == members.count()
+    direct = set(truth["direct_pulse_uuids"])
+    uuids = {str(u) for u in members.values_list("pulse__pulse_uuid", flat=True)}
+    assert len(uuids & direct) >= 0.9 * len(uuids)
+    for member in members.select_related("pulse"):
+        sx, sy = _local(deployment, member.pulse.latitude, member.pulse.longitude)
+        sensor_truth = math.hypot(sx - truth["x"], sy - truth["y"])
+        assert abs(member.distance_m - sensor_truth) <= error_m + 1.0
+    # In review, so audio was requested; the review queue heard about it.
+    assert AudioRequest.objects.filter(incident=incident).exists()
+    kinds = [(m["incident_id"], m["kind"]) for m in async_to_sync(drain)(layer, channel)]
+    assert kinds[0] == (incident.pk, "entered_review")
+    assert {kind for _, kind in kinds} <= {"entered_review", "refined"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_late_pulses_refine_the_same_incident(client, agency, area, weather_of, classifier_model):
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    truth = deployment.truth_shots("gunfire")[0]
+    nearest = deployment.sensors_by_distance(truth["x"], truth["y"])
+    post_pulses(client, deployment, sensor_ids=set(nearest[:8]))
+    incident = Incident.objects.get()
+    first_revision, first_sensors = incident.revision, incident.n_sensors
+    assert 6 <= first_sensors <= 8
+    first_major = incident.ellipse_major_m
+
+    post_pulses(client, deployment, sensor_ids=set(nearest[8:]))
+
+    assert Incident.objects.count() == 1
+    incident.refresh_from_db()
+    assert incident.number == 1
+    assert incident.revision > first_revision
+    assert incident.n_sensors > 2 * first_sensors
+    assert incident.ellipse_major_m < first_major  # more sensors, a tighter fix
+    assert Shot.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_reprocessing_a_window_changes_nothing(agency, area, weather_of, classifier_model):
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    before = (incident.revision, incident.latitude, incident.longitude, incident.n_sensors)
+    members = set(ShotPulse.objects.values_list("pulse_id", "shot_id"))
+    start = timezone.now() - dt.timedelta(minutes=2)
+
+    report = pipeline.process_coverage_area(
+        coverage_area_id=area.pk, window=(start, timezone.now())
+    )
+
+    assert report.incidents_created == [] and report.incidents_refined == []
+    incident.refresh_from_db()
+    assert (incident.revision, incident.latitude, incident.longitude, incident.n_sensors) == before
+    assert set(ShotPulse.objects.values_list("pulse_id", "shot_id")) == members
+
+
+@pytest.mark.django_db(transaction=True)
+def test_construction_is_filtered_and_never_requests_audio(
+    client, agency, area, weather_of, classifier_model
+):
+    deployment = deploy(agency=agency, area=area, kind=CONSTRUCTION[0], seed=CONSTRUCTION[1])
+    weather_of(deployment.scenario)
+    site = deployment.truth_shots("construction")[0]
+
+    post_pulses(client, deployment)
+
+    incidents = list(Incident.objects.order_by("number"))
+    assert incidents, "the nail gun was located"
+    at_site = [
+        i
+        for i in incidents
+        if math.hypot(
+            *(
+                a - b
+                for a, b in zip(
+                    _local(deployment, i.latitude, i.longitude), (site["x"], site["y"]), strict=True
+                )
+            )
+        )
+        < 50
+    ]
+    assert at_site and all(i.status == IncidentStatus.FILTERED for i in at_site)
+    assert all(i.status == IncidentStatus.FILTERED for i in incidents), [
+        (i.machine_class, i.class_probabilities) for i in incidents
+    ]
+    assert all(i.machine_class in ("construction", "other") for i in incidents)
+    assert not AudioRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_pulses_from_three_sensors_make_no_incident(agency, area, weather_of):
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    truth = deployment.truth_shots("gunfire")[0]
+    three = set(deployment.sensors_by_distance(truth["x"], truth["y"])[:3])
+    stored = ingest(deployment, sensor_ids=three)
+    assert stored >= 3
+
+    report = pipeline.process_coverage_area(coverage_area_id=area.pk)
+
+    assert report.pulses_processed == stored
+    assert not Incident.objects.exists() and not Shot.objects.exists()
+    assert not SensorPulse.objects.filter(processed_at__isnull=True).exists()
