@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from apps.acoustics.features import BAND_EDGES_HZ, validate_features
 from apps.acoustics.features import FEATURE_NAMES as PULSE_FEATURE_NAMES
-from apps.acoustics.features import validate_features
 from apps.acoustics.generator.physics import absorption_db_per_m
 from apps.acoustics.incidents import Incident
 from apps.acoustics.types import Pulse, Weather
@@ -45,10 +45,15 @@ _AGGREGATED = (
     "n_onsets",
     *[name for name in PULSE_FEATURE_NAMES if name.startswith("band_")],
 )
+_BANDS = tuple(name for name in PULSE_FEATURE_NAMES if name.startswith("band_"))
+_BAND_CENTRES_HZ = np.sqrt(np.array(BAND_EDGES_HZ[:-1]) * np.array(BAND_EDGES_HZ[1:]))
 INCIDENT_FEATURE_NAMES: tuple[str, ...] = (
     "source_level_db_median",
     "source_level_db_p90",
+    "source_level_db_spread",
     *[f"{name}_median" for name in _AGGREGATED],
+    *[f"source_{name}_median" for name in _BANDS],
+    "source_centroid_hz_median",
     "rise_time_ms_p90",
     "log_rounds",
     "single_round",
@@ -68,6 +73,7 @@ _LOG_FEATURES = frozenset(
         "decay_time_ms_median",
         "duration_ms_median",
         "spectral_centroid_hz_median",
+        "source_centroid_hz_median",
         "cadence_rpm",
         "shot_spread_m",
     }
@@ -96,7 +102,10 @@ def incident_features(
         raise ClassifierError("an incident with at least one located shot is required")
     temperature = weather.temperature_c if weather is not None else 15.0
     rows: dict[str, list[float]] = {name: [] for name in _AGGREGATED}
-    levels, ranges, sensors_per_shot = [], [], []
+    levels, ranges, sensors_per_shot, source_bands = [], [], [], []
+    band_alpha = absorption_db_per_m(
+        _BAND_CENTRES_HZ, temperature_c=temperature, humidity_percent=humidity_percent
+    )
     for shot in incident.shots:
         shot_z = shot.z if shot.z is not None else SHOOTER_HEIGHT_M
         used = 0
@@ -117,6 +126,9 @@ def incident_features(
             ranges.append(distance)
             for name in _AGGREGATED:
                 rows[name].append(values[name])
+            # Undo the air's absorption band by band: an estimate of the emitted spectrum.
+            emitted = np.array([values[b] for b in _BANDS]) * 10 ** (band_alpha * distance / 10)
+            source_bands.append(emitted / max(float(emitted.sum()), 1e-12))
             used += 1
         sensors_per_shot.append(used)
     if not levels:
@@ -127,6 +139,15 @@ def incident_features(
     features = {
         "source_level_db_median": float(np.median(levels)),
         "source_level_db_p90": float(np.percentile(levels, 90)),
+        # Muzzle blasts are directional; most other bangs radiate evenly.
+        "source_level_db_spread": float(np.percentile(levels, 90) - np.percentile(levels, 10)),
+        **{
+            f"source_{name}_median": float(value)
+            for name, value in zip(_BANDS, np.median(source_bands, axis=0), strict=True)
+        },
+        "source_centroid_hz_median": float(
+            np.median([float(b @ _BAND_CENTRES_HZ) for b in source_bands])
+        ),
         **{f"{name}_median": float(np.median(rows[name])) for name in _AGGREGATED},
         "rise_time_ms_p90": float(np.percentile(rows["rise_time_ms"], 90)),
         "log_rounds": math.log(incident.n_rounds),
@@ -139,7 +160,7 @@ def incident_features(
         "shot_spread_m": spread,
         "n_shooters": float(incident.n_shooters),
     }
-    return features
+    return {name: features[name] for name in INCIDENT_FEATURE_NAMES}
 
 
 def _vector(features: Mapping[str, float], *, where: str = "incident") -> np.ndarray:
@@ -407,3 +428,120 @@ def classify(
     """Class probabilities for one incident (the installed model unless one is given)."""
     model = model or load_model()
     return model.probabilities(incident_features(incident=incident, pulses=pulses, weather=weather))
+
+
+def labelled_example(record, *, where: str = "record") -> tuple[dict[str, float], str]:
+    """(features, label) from a labelled incident record.
+
+    Two forms are accepted: {"label", "features": {incident features}} or, as a reviewer's
+    decision is stored, {"label", "shots": [{"t_emit", "x", "y", "pulse_uuids", ...}],
+    "pulses": [allpulses records with "features"], "weather": {...} (optional)}.
+    """
+    # Local imports: io and incidents are only needed for the raw form.
+    from apps.acoustics.incidents import bundle
+    from apps.acoustics.io import PulseFileError, pulse_from_record
+    from apps.acoustics.types import LocatedShot
+
+    if not isinstance(record, dict):
+        raise ClassifierError(f"{where}: expected a JSON object")
+    label = record.get("label")
+    if label not in CLASSES:
+        raise ClassifierError(f"{where}: label must be one of {CLASSES}, got {label!r}")
+    if "features" in record:
+        features = record["features"]
+        _vector(features, where=where)
+        return {k: float(v) for k, v in features.items()}, label
+    shots_raw, pulses_raw = record.get("shots"), record.get("pulses")
+    if not isinstance(shots_raw, list) or not shots_raw or not isinstance(pulses_raw, list):
+        raise ClassifierError(f"{where}: needs 'features', or non-empty 'shots' and 'pulses'")
+    try:
+        pulses = {
+            p.pulse_uuid: p
+            for p in (
+                pulse_from_record(r, where=f"{where} pulse {i}") for i, r in enumerate(pulses_raw)
+            )
+        }
+    except PulseFileError as error:
+        raise ClassifierError(str(error)) from None
+    shots = []
+    for i, raw in enumerate(shots_raw):
+        try:
+            sigma2 = float(raw.get("sigma_m", 5.0)) ** 2
+            uuids = tuple(raw["pulse_uuids"])
+            shots.append(
+                LocatedShot(
+                    t_emit=float(raw["t_emit"]),
+                    x=float(raw["x"]),
+                    y=float(raw["y"]),
+                    z=None if raw.get("z") is None else float(raw["z"]),
+                    pulse_uuids=uuids,
+                    sensor_ids=tuple(pulses[u].sensor_id for u in uuids if u in pulses),
+                    residual_rms_s=0.0,
+                    cov_xy=((sigma2, 0.0), (0.0, sigma2)),
+                    ellipse95_major_m=math.sqrt(5.991 * sigma2),
+                    ellipse95_minor_m=math.sqrt(5.991 * sigma2),
+                    ellipse95_azimuth_deg=0.0,
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ClassifierError(f"{where}: shot {i} is malformed ({error})") from None
+    incidents = bundle(shots, max_gap_s=math.inf, radius_m=math.inf)
+    weather_raw = record.get("weather") or {}
+    try:
+        weather = Weather(
+            temperature_c=float(weather_raw.get("temperature", 15.0)),
+            wind_speed_ms=float(weather_raw.get("speed", 0.0)),
+            wind_from_deg=float(weather_raw.get("direction", 0.0)),
+        )
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ClassifierError(f"{where}: weather is malformed ({error})") from None
+    try:
+        features = incident_features(incident=incidents[0], pulses=pulses, weather=weather)
+    except ValueError as error:
+        raise ClassifierError(f"{where}: {error}") from None
+    return features, label
+
+
+L2_CANDIDATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+
+
+def select_l2(
+    examples: list[tuple[Mapping[str, float], str]],
+    *,
+    folds: int = 5,
+    candidates: tuple[float, ...] = L2_CANDIDATES,
+    max_false_gunfire: float = 0.02,
+) -> tuple[float, dict]:
+    """L2 penalty by k-fold cross-validation on the training examples only.
+
+    Among penalties whose cross-validated share of fireworks/backfire/construction called
+    gunfire is within max_false_gunfire, take the best gunfire recall, ties going to the
+    stronger penalty; if none qualifies, the fewest false gunfire calls.
+    """
+    labels = np.array([CLASSES.index(label) for _, label in examples])
+    confuser = np.isin(labels, [CLASSES.index(c) for c in ("firework", "backfire", "construction")])
+    gunfire = labels == CLASSES.index("gunfire")
+    if not gunfire.any() or not confuser.any():
+        raise ClassifierError("cross-validation needs gunfire and confuser examples")
+    scores = {}
+    for l2 in candidates:
+        predicted = np.zeros(len(examples), dtype=int)
+        for fold in range(folds):
+            held = [i for i in range(len(examples)) if i % folds == fold]
+            kept = [examples[i] for i in range(len(examples)) if i % folds != fold]
+            model = train(examples=kept, l2=l2)
+            probs = model.probabilities_many([examples[i][0] for i in held])
+            predicted[held] = probs.argmax(axis=1)
+        called = predicted == CLASSES.index("gunfire")
+        scores[l2] = {
+            "gunfire_recall": float(called[gunfire].mean()),
+            "confusers_called_gunfire": float(called[confuser].mean()),
+        }
+    eligible = [
+        l2 for l2 in candidates if scores[l2]["confusers_called_gunfire"] <= max_false_gunfire
+    ]
+    if eligible:
+        best = max(eligible, key=lambda l2: (scores[l2]["gunfire_recall"], l2))
+    else:
+        best = min(candidates, key=lambda l2: (scores[l2]["confusers_called_gunfire"], -l2))
+    return best, scores

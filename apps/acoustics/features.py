@@ -48,6 +48,18 @@ def _smooth(envelope: np.ndarray, *, samples: int) -> np.ndarray:
     return (cumulative[high] - cumulative[low]) / (high - low)
 
 
+def _crossing(envelope: np.ndarray, peak_index: int, level: float) -> float:
+    """Sub-sample time (in samples) where the envelope last rises through level before peak."""
+    below = np.nonzero(envelope[: peak_index + 1] < level)[0]
+    if len(below) == 0:
+        return 0.0
+    i = int(below[-1])
+    if i >= peak_index:
+        return float(peak_index)
+    low, high = float(envelope[i]), float(envelope[i + 1])
+    return i + (level - low) / (high - low) if high > low else float(i)
+
+
 def compute_features(
     *, waveform: np.ndarray, sample_rate: float, onset_index: int
 ) -> dict[str, float]:
@@ -94,10 +106,14 @@ def compute_features(
     i_peak = int(np.argmax(head))
     floor = min(noise_env, float(head[i_peak]))
     span = float(head[i_peak]) - floor
-    i90 = int(np.argmax(head[: i_peak + 1] >= floor + 0.9 * span))
-    below = np.nonzero(head[: i90 + 1] < floor + 0.1 * span)[0]
-    i10 = int(below[-1]) if len(below) else 0
-    rise_ms = 1000.0 * (i90 - i10) / fs
+    rise_ms = (
+        1000.0
+        * (
+            _crossing(head, i_peak, floor + 0.9 * span)
+            - _crossing(head, i_peak, floor + 0.1 * span)
+        )
+        / fs
+    )
 
     # Decay and duration on the slower envelope, against -20 dB re its peak (or the noise).
     j_peak = int(np.argmax(slow))

@@ -131,3 +131,30 @@ def feature_set(
     else:
         chunks = [_one(job) for job in jobs]
     return [row for chunk in chunks for row in chunk]
+
+
+def incident_record(item: LabelledIncident) -> dict:
+    """A labelled incident as JSON, in the form a reviewer's decision is stored."""
+    from apps.acoustics.io import pulse_to_record
+
+    return {
+        "label": item.label,
+        "scenario": item.scenario,
+        "shots": [
+            {
+                "t_emit": s.t_emit,
+                "x": s.x,
+                "y": s.y,
+                "z": s.z,
+                "pulse_uuids": list(s.pulse_uuids),
+                "sigma_m": LOCATION_SIGMA_M,
+            }
+            for s in item.incident.shots
+        ],
+        "pulses": [pulse_to_record(p) for p in item.pulses.values()],
+        "weather": {
+            "temperature": item.weather.temperature_c,
+            "speed": item.weather.wind_speed_ms,
+            "direction": item.weather.wind_from_deg,
+        },
+    }

@@ -37,6 +37,8 @@ _DECIMATION = SOURCE_RATE_HZ // SENSOR_RATE_HZ
 FREQUENCIES_HZ = np.fft.rfftfreq(FFT_SIZE, 1.0 / SENSOR_RATE_HZ)
 
 # TN 098: onset picking error through ShotSpotter sensors.
+NEARBY_FACADE_M = 150.0
+
 PICKING_MEAN_S = -316e-6
 PICKING_SIGMA_S = 99.6e-6
 
@@ -197,16 +199,19 @@ def propagate(
                 )
         if not conditions.echoes:
             continue
-        if len(shared):
-            leg1 = shared_xyz - emission.xyz  # (r, 3)
-            leg2 = sensor_xyz[None, :, :] - shared_xyz[:, None, :]  # (r, s, 3)
+        # Facades by the source: only those within a block of this emission reflect it.
+        nearby = np.linalg.norm(shared_xyz[:, :2] - emission.xyz[:2], axis=1) <= NEARBY_FACADE_M
+        if np.any(nearby):
+            near_xyz = shared_xyz[nearby]
+            leg1 = near_xyz - emission.xyz  # (r, 3)
+            leg2 = sensor_xyz[None, :, :] - near_xyz[:, None, :]  # (r, s, 3)
             length = np.linalg.norm(leg1, axis=1)[:, None] + np.linalg.norm(leg2, axis=2)
             t_echo = (
                 emission.t
                 + _travel_times(leg1, c=c, wind=wind)[:, None]
                 + _travel_times(leg2, c=c, wind=wind)
             )
-            echo_gain = (_directivity_gains(emission, leg1) * shared_gain)[:, None] / length
+            echo_gain = (_directivity_gains(emission, leg1) * shared_gain[nearby])[:, None] / length
             peak = emission.peak_pa * echo_gain * 10 ** (-alpha_dom * length / 20)
             s_index = np.broadcast_to(everyone[None, :], length.shape)
             add(

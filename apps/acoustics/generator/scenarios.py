@@ -114,7 +114,7 @@ def _sensors(rng: np.random.Generator, options: Options) -> list[Sensor]:
                 Sensor(
                     sensor_id=f"SYN-{i:02d}{j:02d}",
                     xyz=np.array([x + jitter[0], y + jitter[1], rng.uniform(4.0, 15.0)]),
-                    noise_db_spl=float(rng.uniform(42.0, 58.0)),
+                    noise_db_spl=float(rng.uniform(45.0, 62.0)),
                     online=bool(rng.random() > 0.05 * (options.dropout_probability > 0)),
                 )
             )
@@ -402,14 +402,14 @@ def _reflectors(rng, *, emissions, sensors, options: Options) -> list[Reflector]
                     rng.uniform(3, 12),
                 ]
             )
-            reflectors.append(Reflector(where, float(rng.uniform(6, 15))))
+            reflectors.append(Reflector(where, float(rng.uniform(8, 18))))
     for index, sensor in enumerate(sensors):
-        for _ in range(int(rng.integers(0, 3)) * density):
+        for _ in range(int(rng.integers(0, 2)) * density):
             bearing, distance = rng.uniform(0, 2 * math.pi), rng.uniform(8, 40)
             where = sensor.xyz + np.array(
                 [distance * math.cos(bearing), distance * math.sin(bearing), 0.0]
             )
-            reflectors.append(Reflector(where, float(rng.uniform(6, 14)), index))
+            reflectors.append(Reflector(where, float(rng.uniform(8, 16)), index))
     return reflectors
 
 
