@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.realtime",
     "apps.sensors",
     "apps.incidents",
+    "apps.review",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,14 @@ CELERY_BEAT_SCHEDULE["incidents-sweep"] = {"task": "incidents.sweep", "schedule"
 CELERY_BEAT_SCHEDULE["incidents-expire-audio-requests"] = {
     "task": "incidents.expire_audio_requests",
     "schedule": 60.0,
+}
+
+# --- Incident Review Center (apps.review.conf has the defaults) -----------------------------
+REVIEW_CLAIM_IDLE_SECONDS = env_int("REVIEW_CLAIM_IDLE_SECONDS", 120, minimum=10)
+REVIEW_TARGET_SECONDS = env_int("REVIEW_TARGET_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["review-release-idle-claims"] = {
+    "task": "review.release_idle_claims",
+    "schedule": 15.0,
 }
 
 # --- Maps -----------------------------------------------------------------------------------
