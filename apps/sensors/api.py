@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import http_sf
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -26,6 +28,8 @@ from apps.sensors.serializers import (
     PulseBatchSerializer,
     UtcDateTimeField,
 )
+
+logger = logging.getLogger("apps.sensors")
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457, application/problem+json).")
 
@@ -216,5 +220,12 @@ class AudioUploadView(SensorAPIView):
                 start_time=start,
             )
         except incident_services.AudioUploadError as error:
+            logger.warning(
+                "audio upload refused: sensor=%s request=%s status=%s: %s",
+                request.sensor.serial_number,
+                request_id,
+                error.status,
+                error.detail,
+            )
             raise Problem(error.status, error.detail, type(error).__name__) from None
         return Response({"status": "stored", "sha256": clip.sha256}, status=status.HTTP_201_CREATED)

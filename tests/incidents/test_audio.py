@@ -351,3 +351,40 @@ def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):
         assert request.window_start == start
         assert request.window_end == end + dt.timedelta(seconds=1.5)
         assert math.isclose(request.window_s, 1.5 + AUDIO_PRE_S + AUDIO_POST_S, abs_tol=2e-6)
+
+
+def test_stored_audio_is_not_served_by_any_url(client, gunshot):
+    """Only the review screen (issue 5) plays clips, through a view that audits it."""
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    body = wav_bytes(seconds=2.0)
+    reply = put_audio(
+        client,
+        request_id=request.pk,
+        body=body,
+        start=request.window_start,
+        key=_key_of(deployment, request.sensor),
+        serial=request.sensor.serial_number,
+    )
+    assert reply.status_code == 201
+    name = AudioClip.objects.get().file.name
+    for path in (f"/media/{name}", f"/{name}", "/media/evidence/", "/evidence/"):
+        assert client.get(path).status_code == 404
+    # The sensor API has no way to read audio back either.
+    listing = client.get(f"/api/v1/sensor/audio-requests/{request.pk}")
+    assert listing.status_code in (401, 405)
+
+
+def test_schema_documents_the_audio_endpoints(client):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    listing = schema["paths"]["/api/v1/sensor/audio-requests"]
+    assert set(listing) == {"get"}
+    upload = schema["paths"]["/api/v1/sensor/audio-requests/{request_id}"]
+    assert set(upload) == {"put"}
+    put = upload["put"]
+    assert "audio/wav" in put["requestBody"]["content"]
+    assert {"201", "404", "409", "410", "413", "422"} <= set(put["responses"])
+    assert any(p["name"] == "Audio-Start-UTC" and p["in"] == "header" for p in put["parameters"])
+    assert put["security"] == [{"SensorSignature": []}]
