@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from dataclasses import dataclass
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from http_message_signatures import HTTPMessageSigner, algorithms
 
 from apps.sensors import signing
 
@@ -88,32 +86,16 @@ class SensorClient:
     def _signed_headers(
         self, *, method: str, url: str, body: bytes, content_type: str | None, extra: dict
     ) -> dict[str, str]:
-        if not extra:
-            return signing.sign_request(
-                method=method,
-                url=url,
-                body=body,
-                content_type=content_type,
-                serial=self.serial,
-                private_key=self.private_key,
-            )
-        # Extra headers (the clip's start time) are covered by the signature too.
-        headers = {"Content-Type": content_type, **extra} if content_type else dict(extra)
-        message = signing._Message(method=method.upper(), url=url, headers=headers)
-        covered = signing.SIGNED_COMPONENTS if content_type else signing.SIGNED_COMPONENTS_NO_BODY
-        HTTPMessageSigner(
-            signature_algorithm=algorithms.ED25519,
-            key_resolver=signing._OneKeyResolver(key_id=self.serial, private_key=self.private_key),
-        ).sign(
-            message,
-            key_id=self.serial,
-            created=dt.datetime.now(dt.UTC),
-            nonce=secrets.token_urlsafe(18),
-            label=signing.SIGNATURE_LABEL,
-            covered_component_ids=(*covered, *(name.lower() for name in extra)),
+        # Extra headers (the clip's start time) are sent and covered by the signature too.
+        return signing.sign_request(
+            method=method,
+            url=url,
             body=body,
+            content_type=content_type,
+            serial=self.serial,
+            private_key=self.private_key,
+            extra_headers=extra or None,
         )
-        return dict(message.headers)
 
     def request(
         self,
