@@ -243,12 +243,19 @@ class Event:
 
 
 def render_event(
-    *, kind: str, seed: int, sites: list[SensorSite], t0: float, with_audio: bool = True
+    *,
+    kind: str,
+    seed: int,
+    sites: list[SensorSite],
+    t0: float,
+    weather=None,
+    with_audio: bool = True,
 ) -> Event:
     """Simulate one scenario of ``kind`` around the grid centre, starting near ``t0``.
 
     Uses the acoustic generator's sources, propagation and sensor model with the city's
-    sensor positions (instead of the generator's own synthetic array).
+    sensor positions (instead of the generator's own synthetic array). ``weather`` (an
+    ``apps.acoustics.types.Weather``) defaults to a random one.
     """
     from apps.acoustics.generator import scenarios as gen
     from apps.acoustics.generator.render import Conditions, Sensor, propagate, select_and_render
@@ -259,11 +266,12 @@ def render_event(
             f"unknown scenario {kind!r}; choose from {', '.join(gen.SCENARIO_KINDS)}"
         )
     rng = np.random.default_rng([seed, gen.SCENARIO_KINDS.index(kind), 7])
-    weather = Weather(
+    drawn = Weather(
         temperature_c=float(rng.uniform(-5, 30)),
         wind_speed_ms=float(rng.uniform(0, 6)),
         wind_from_deg=float(rng.uniform(0, 360)),
     )
+    weather = weather or drawn
     conditions = Conditions(
         weather=weather,
         humidity_percent=float(rng.uniform(30, 90)),

@@ -262,3 +262,59 @@ def test_the_same_seed_twice_reports_new_pulses(demo_area, live_server, tmp_path
     output = simulate(*args, data_dir=tmp_path)
     assert SensorPulse.objects.count() == 2 * first
     assert f"{first} accepted, 0 duplicates" in output
+
+
+def test_a_simulated_gunshot_becomes_an_incident_and_its_audio_is_answered(
+    demo_area, live_server, tmp_path, settings
+):
+    """End to end over real HTTP: pulses -> pipeline -> incident -> audio requests -> the
+    virtual sensors' agents upload the requested windows to the real endpoint."""
+    import math
+    import re
+
+    from apps.incidents.classification import ClassifierUnavailable, load_model
+    from apps.incidents.models import AudioClip, AudioRequest, AudioRequestStatus, Incident
+
+    try:
+        load_model(getattr(settings, "INCIDENT_CLASSIFIER_PATH", None) or None)
+    except ClassifierUnavailable as error:
+        pytest.skip(f"no usable acoustic classifier model: {error}")
+    output = simulate(
+        "--server",
+        live_server.url,
+        "--once",
+        "single_shot",
+        "--seed",
+        "3",
+        "--speed",
+        "100",
+        "--linger",
+        "8",
+        data_dir=tmp_path,
+    )
+
+    incident = Incident.objects.get()
+    lat, lon = map(float, re.search(r"gunfire x1 at ([-\d.]+), ([-\d.]+)", output).groups())
+    from apps.geo.polygons import haversine_m
+
+    error_m = haversine_m(lat1=lat, lon1=lon, lat2=incident.latitude, lon2=incident.longitude)
+    assert error_m < max(25.0, incident.ellipse_major_m), (error_m, output)
+    # Refinements may withdraw requests of sensors that stopped being the nearest; every
+    # request still standing was answered, and at most 4 sensors sent audio.
+    requests_ = AudioRequest.objects.filter(incident=incident)
+    assert not requests_.filter(status=AudioRequestStatus.PENDING).exists(), output
+    fulfilled = list(requests_.filter(status=AudioRequestStatus.FULFILLED))
+    assert 1 <= len(fulfilled) <= 4
+    clips = list(AudioClip.objects.filter(incident=incident).select_related("request"))
+    assert sorted(c.request_id for c in clips) == sorted(r.pk for r in fulfilled), output
+    for clip in clips:
+        request = clip.request
+        assert clip.sensor_id == request.sensor_id
+        assert clip.sample_rate == 12_000
+        assert clip.start_time >= request.window_start
+        # Every sample's time lies in [window start, window end).
+        last_sample = clip.start_time.timestamp() + (clip.n_samples - 1) / clip.sample_rate
+        assert last_sample < request.window_end.timestamp()
+        # The whole window was in the virtual sensor's ring buffer: nothing is missing.
+        assert math.isclose(clip.duration_s, request.window_s, abs_tol=2 / 12_000)
+    assert f"answered audio request {fulfilled[0].pk}" in output

@@ -27,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import Agency
 from apps.acoustics.generator import SCENARIO_KINDS
+from apps.acoustics.types import Weather
 from apps.geo.models import CoverageArea
 from apps.sensor_agent.agent import AgentError
 from apps.sensors import services
@@ -140,6 +141,12 @@ class Command(BaseCommand):
         if not 0 < options["retention_hours"] <= 72:
             raise CommandError("--retention-hours must be more than 0 and at most 72.")
         self._check_server(server, wait_s=options["wait"])
+        # The simulated air is the air the server's pipeline assumes (no weather feed yet).
+        self.weather = Weather(
+            temperature_c=float(getattr(settings, "PIPELINE_TEMPERATURE_C", 15.0)),
+            wind_speed_ms=float(getattr(settings, "PIPELINE_WIND_SPEED_MS", 0.0)),
+            wind_from_deg=float(getattr(settings, "PIPELINE_WIND_FROM_DEG", 0.0)),
+        )
         agency = Agency.objects.filter(system_id=options["agency"]).first()
         if agency is None:
             raise CommandError(
@@ -306,7 +313,11 @@ class Command(BaseCommand):
                 kind = plan[played] if plan is not None else rng.choices(kinds, weights)[0]
                 sites = [s.site for s in simulator.sensors]
                 waiting = render_event(
-                    kind=kind, seed=rng.randrange(2**31), sites=sites, t0=now + 0.5
+                    kind=kind,
+                    seed=rng.randrange(2**31),
+                    sites=sites,
+                    t0=now + 0.5,
+                    weather=self.weather,
                 )
             if waiting is not None and simulator.play(waiting):
                 self._describe(waiting, frame)
