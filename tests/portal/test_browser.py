@@ -1,0 +1,303 @@
+"""Headless Chromium against daphne (PostgreSQL + Redis): two users of one agency.
+
+The server runs in its own process, so events from this test process reach it through
+Redis exactly as a review-center publish reaches the web servers in production.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from apps.accounts.models import Application
+from apps.audit.models import AuditEvent
+from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory
+from tests.portal.browser import Daphne, chromium, current_database_url
+from tests.portal.support import add_clip, comment, geography, published_incident
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CONSOLE = [Application.ALERT_CONSOLE, Application.INVESTIGATOR_PORTAL, Application.SIREN]
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, tmp_path_factory):
+    media = tmp_path_factory.mktemp("media")
+    env = {
+        "DJANGO_SETTINGS_MODULE": "shotspotter.settings_test",
+        "DATABASE_URL": current_database_url(),
+        "MEDIA_ROOT": str(media),
+    }
+    with Daphne(env=env) as daphne:
+        daphne.media_root = media
+        yield daphne
+
+
+@pytest.fixture
+def browsers():
+    opened = []
+
+    def make():
+        driver = chromium()
+        opened.append(driver)
+        return driver
+
+    yield make
+    for driver in opened:
+        driver.quit()
+
+
+def log_in(driver, server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    driver.get(server.url + "/healthz")
+    session = client.cookies["sessionid"].value
+    driver.add_cookie({"name": "sessionid", "value": session, "path": "/"})
+
+
+def open_live(driver, server, path: str) -> None:
+    driver.get(server.url + path)
+    WebDriverWait(driver, 10).until(
+        lambda d: d.find_element(By.ID, "portal").get_attribute("data-connected") == "1"
+    )
+
+
+def toaster(driver):
+    found = driver.find_elements(By.CSS_SELECTOR, "#toasters .toaster")
+    return found[0] if found else None
+
+
+def played(driver, sound: str) -> int:
+    value = driver.find_element(By.ID, "portal").get_attribute(f"data-played-{sound}")
+    return int(value or 0)
+
+
+def no_horizontal_scroll(driver) -> bool:
+    return driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+        " && document.body.scrollWidth <= window.innerWidth"
+    )
+
+
+def fully_visible(driver, element) -> bool:
+    return driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect();"
+        "return r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0"
+        " && r.right <= window.innerWidth && r.bottom <= window.innerHeight;",
+        element,
+    )
+
+
+def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, browsers):
+    agency = AgencyFactory()
+    _, district, beat = geography(agency)
+    anna = UserFactory(agency=agency, full_name="Anna Call-Taker", applications=CONSOLE)
+    ben = UserFactory(agency=agency, full_name="Ben Patrol", applications=CONSOLE)
+    first, second = browsers(), browsers()
+    log_in(first, server, anna)
+    log_in(second, server, ben)
+    open_live(first, server, "/console/")
+    open_live(second, server, "/console/?profile=mobile")
+
+    incident = published_incident(agency, beat=beat, district=district, rounds=4)
+    published = time.monotonic()
+    for driver in (first, second):
+        WebDriverWait(driver, 1.0, poll_frequency=0.05).until(
+            lambda d: toaster(d) is not None and "blinking" in toaster(d).get_attribute("class")
+        )
+    assert time.monotonic() - published < 1.0
+
+    text = toaster(second).text
+    for expected in (
+        "Central",
+        "Multiple gunshots",
+        "1200 block of W Main St",
+        "Beat 11",
+        "District 1",
+        "View Incident",
+        "Dismiss",
+        "Snooze",
+    ):
+        assert expected in text, expected
+    assert played(second, "reminder") >= 1
+    # The list shows the new incident without switching to its details.
+    WebDriverWait(first, 3).until(
+        lambda d: incident.reference in d.find_element(By.ID, "incident-rows").text
+    )
+    assert first.current_url.endswith("/console/")
+    # Popup text can be selected and copied.
+    assert first.execute_script(
+        "return getComputedStyle(document.querySelector('.toaster')).userSelect"
+    ) in ("text", "auto")
+    first.save_screenshot(str(SCREENSHOTS / "portal-toaster.png"))
+
+    # The reminder repeats while nobody has opened the incident.
+    before = played(second, "reminder")
+    second.execute_script("window.portalToasters.remind()")
+    assert played(second, "reminder") == before + 1
+
+    # Anna opens it: Ben's toaster stops blinking and names her; his reminder stops.
+    toaster(first).find_element(By.CSS_SELECTOR, ".view").click()
+    WebDriverWait(first, 5).until(
+        lambda d: f"/console/incident/{agency.system_id}/{incident.number}" in d.current_url
+    )
+    WebDriverWait(second, 2, poll_frequency=0.05).until(
+        lambda d: "blinking" not in toaster(d).get_attribute("class")
+    )
+    assert "Opened by Anna Call-Taker" in toaster(second).text
+    before = played(second, "reminder")
+    second.execute_script("window.portalToasters.remind()")
+    assert played(second, "reminder") == before
+    # Dismiss closes it.
+    toaster(second).find_element(By.CSS_SELECTOR, ".dismiss").click()
+    assert toaster(second) is None
+
+
+def test_new_comment_appears_on_the_open_details_page_without_reload(server, browsers, settings):
+    settings.MEDIA_ROOT = server.media_root  # clips stored here are served by daphne
+    agency = AgencyFactory()
+    _, district, beat = geography(agency)
+    officer = UserFactory(agency=agency, applications=CONSOLE)
+    published_incident(agency, lat=40.6966, lon=-89.5870, address="900 N Elm St")
+    incident = published_incident(agency, beat=beat, district=district)
+    add_clip(incident, distance_m=143.2, serial=f"S-{agency.system_id}-a")
+    add_clip(incident, distance_m=388.9, serial=f"S-{agency.system_id}-b")
+    driver = browsers()
+    log_in(driver, server, officer)
+    open_live(driver, server, f"/console/incident/{agency.system_id}/{incident.number}")
+    driver.execute_script("window.__sameDocument = 42")
+
+    comment(incident, "Possibly located behind the school building")
+    WebDriverWait(driver, 3, poll_frequency=0.05).until(
+        lambda d: (
+            "Possibly located behind the school building" in d.find_element(By.ID, "timeline").text
+        )
+    )
+    assert driver.execute_script("return window.__sameDocument") == 42
+    WebDriverWait(driver, 2).until(lambda d: played(d, "gong") >= 1)
+    # The nearby panel and the map show the same incident.
+    nearby = driver.find_elements(By.CSS_SELECTOR, "#nearby-list li[data-incident-id]")
+    markers = driver.find_elements(By.CSS_SELECTOR, "#map path.incident-marker")
+    assert len(nearby) == len(markers) == 1
+    assert no_horizontal_scroll(driver)
+    time.sleep(2.1)  # let the "updated" highlight fade before the picture
+    driver.save_screenshot(str(SCREENSHOTS / "portal-details.png"))
+
+    # Playing a clip is logged in the audit trail.
+    assert "143 m" in driver.find_element(By.CSS_SELECTOR, "ul.clips").text
+    driver.execute_script("document.querySelector('ul.clips audio').play()")
+    WebDriverWait(driver, 5).until(
+        lambda d: AuditEvent.objects.filter(action="audio.playback", actor=officer).exists()
+    )
+
+
+def test_secure_link_forces_a_log_in_then_shows_the_incident(server, browsers):
+    agency = AgencyFactory()
+    officer = UserFactory(agency=agency, applications=[Application.SIREN])
+    incident = published_incident(agency)
+    link = f"/incident/{agency.system_id}/{incident.number}"
+    driver = browsers()
+    driver.get(server.url + link)
+    assert "/accounts/login/" in driver.current_url
+    driver.find_element(By.NAME, "email").send_keys(officer.email)
+    driver.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, 5).until(lambda d: d.current_url == server.url + link)
+    assert f"Incident {incident.reference}" in driver.find_element(By.TAG_NAME, "h1").text
+
+
+def test_dropped_connection_catches_up_without_losing_an_alert(server, browsers):
+    agency = AgencyFactory()
+    officer = UserFactory(agency=agency, applications=CONSOLE)
+    driver = browsers()
+    log_in(driver, server, officer)
+    open_live(driver, server, "/console/")
+    driver.execute_script("window.portalLive.drop()")
+    WebDriverWait(driver, 2).until(
+        lambda d: d.find_element(By.ID, "portal").get_attribute("data-connected") == "0"
+    )
+    missed = published_incident(agency)  # published while the socket is down
+    WebDriverWait(driver, 10).until(lambda d: toaster(d) is not None)
+    assert toaster(driver).get_attribute("data-incident-id") == str(missed.pk)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#toasters .toaster")) == 1
+
+
+def test_layout_holds_at_1024x768(server, browsers):
+    agency = AgencyFactory()
+    _, district, beat = geography(agency)
+    officer = UserFactory(agency=agency, applications=CONSOLE)
+    for k, (dlat, dlon) in enumerate([(0, 0), (0.003, 0.002), (-0.004, 0.006), (0.008, -0.01)]):
+        incident = published_incident(
+            agency,
+            lat=40.6936 + dlat,
+            lon=-89.5890 + dlon,
+            beat=beat,
+            district=district,
+            address=f"{1200 + 100 * k} block of W Main St",
+        )
+    driver = browsers()
+    log_in(driver, server, officer)
+    assert driver.execute_script("return [window.innerWidth, window.innerHeight]") == [1024, 768]
+
+    pages = {
+        "list": "/console/",
+        "details": f"/console/incident/{agency.system_id}/{incident.number}",
+        "investigator": "/investigator/",
+        "siren": f"/incident/{agency.system_id}/{incident.number}",
+        "mobile": "/console/?profile=mobile",
+        "call_taker": "/console/?profile=call_taker",
+    }
+    for name, path in pages.items():
+        driver.get(server.url + path)
+        WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-pane"))
+        assert no_horizontal_scroll(driver), name
+        assert fully_visible(driver, driver.find_element(By.CSS_SELECTOR, "footer.version")), name
+        assert driver.find_element(By.CSS_SELECTOR, "footer.version").text
+        assert fully_visible(driver, driver.find_element(By.ID, "map-toggle-coverage")), name
+        map_box = driver.find_element(By.ID, "map").rect
+        assert map_box["width"] >= 300 and map_box["height"] >= 200, name
+        if name in ("details", "siren"):
+            assert fully_visible(driver, driver.find_element(By.CSS_SELECTOR, ".copy-link")), name
+            assert fully_visible(driver, driver.find_element(By.ID, "nearby-title")), name
+        else:
+            first_row = driver.find_element(By.CSS_SELECTOR, "#incident-rows tr")
+            assert fully_visible(driver, first_row), name
+        if name in ("list", "investigator", "mobile", "siren"):
+            driver.save_screenshot(str(SCREENSHOTS / f"portal-{name}.png"))
+
+    # The coverage-area outline is on for everyone and toggled from the map toolbar.
+    driver.get(server.url + pages["details"])
+    outline = "#map path.coverage-outline"
+    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, outline))
+    toggle = driver.find_element(By.ID, "map-toggle-coverage")
+    toggle.click()
+    assert not driver.find_elements(By.CSS_SELECTOR, outline)
+    assert toggle.get_attribute("aria-pressed") == "false"
+    toggle.click()
+    assert driver.find_elements(By.CSS_SELECTOR, outline)
+    # The measuring tool: two clicks 200 px apart on the map give a distance.
+    driver.find_element(By.ID, "map-measure").click()
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    map_element = driver.find_element(By.ID, "map")
+    ActionChains(driver).move_to_element_with_offset(map_element, -100, 0).click().perform()
+    time.sleep(0.4)
+    ActionChains(driver).move_to_element_with_offset(map_element, 100, 0).click().perform()
+    result = WebDriverWait(driver, 2).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, ".measure-result")
+    )
+    WebDriverWait(driver, 2).until(lambda d: "Distance:" in result.text)
+    assert result.text.split("Distance: ")[1].endswith(("m", "km"))
+    driver.save_screenshot(str(SCREENSHOTS / "portal-map.png"))
