@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.sensors",
     "apps.incidents",
     "apps.review",
+    "apps.portal",
 ]
 
 MIDDLEWARE = [

@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView
 from apps.core.admin_site import staff_admin_site
 
 urlpatterns = [
+    # Before core: the portal serves /console/, /investigator/, /siren/ and /incident/...
+    path("", include("apps.portal.urls")),
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("agency/", include("apps.accounts.management_urls")),
