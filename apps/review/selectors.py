@@ -380,3 +380,120 @@ def review_metrics(*, hours: int = 24, now: dt.datetime | None = None) -> Review
         override_by_class=dict(sorted(overrides.items())),
         queue_length=queue_length(),
     )
+
+
+# --- Reviewed incidents as training data ------------------------------------------------------
+
+
+@dataclass
+class TrainingExample:
+    incident_id: int
+    features: dict
+    label: str
+
+
+def incident_acoustic_features(*, incident: Incident) -> dict[str, float]:
+    """The classifier's features of a stored incident, from its shots' per-pulse features.
+
+    Rebuilt the way the pipeline classifies (``apps.incidents.pipeline._refresh_incident``):
+    the stored shots in the incident's own local frame, bundled into one acoustic incident,
+    with each shot pulse's sensor position and features. Raises ``ClassifierError`` when the
+    incident has no shots or its pulses carry no usable features.
+    """
+    from apps.acoustics import classifier
+    from apps.acoustics.geometry import LocalFrame
+    from apps.acoustics.incidents import bundle
+    from apps.acoustics.types import LocatedShot, Pulse
+    from apps.incidents.conf import incident_setting
+    from apps.incidents.models import ShotPulse
+    from apps.incidents.pipeline import pipeline_weather
+
+    frame = LocalFrame(
+        origin_lat_deg=incident.origin_latitude, origin_lon_deg=incident.origin_longitude
+    )
+    shots = list(incident.shots.order_by("emitted_epoch_s", "id"))
+    if not shots:
+        raise classifier.ClassifierError(f"incident {incident.pk} has no located shots")
+    members: dict[int, list] = {s.pk: [] for s in shots}
+    rows = list(
+        ShotPulse.objects.filter(shot__incident=incident).select_related("pulse").order_by("id")
+    )
+    for sp in rows:
+        members[sp.shot_id].append(sp)
+    located = []
+    for shot in shots:
+        if not members[shot.pk]:
+            continue
+        xyz = frame.to_local(lat_deg=shot.latitude, lon_deg=shot.longitude, height_m=0.0)
+        located.append(
+            LocatedShot(
+                t_emit=shot.emitted_epoch_s,
+                x=float(xyz[0]),
+                y=float(xyz[1]),
+                z=shot.z_m,
+                pulse_uuids=tuple(str(m.pulse_id) for m in members[shot.pk]),
+                sensor_ids=tuple(str(m.sensor_id) for m in members[shot.pk]),
+                residual_rms_s=shot.residual_rms_ms / 1000.0,
+                cov_xy=((shot.cov_xx, shot.cov_xy), (shot.cov_xy, shot.cov_yy)),
+                ellipse95_major_m=shot.ellipse_major_m,
+                ellipse95_minor_m=shot.ellipse_minor_m,
+                ellipse95_azimuth_deg=shot.ellipse_azimuth_deg,
+                outside_hull=shot.outside_hull,
+                confident=shot.confident,
+            )
+        )
+    if not located:
+        raise classifier.ClassifierError(f"incident {incident.pk} has no shot pulses")
+    summary = bundle(
+        located,
+        max_gap_s=1e12,
+        radius_m=1e12,
+        same_place_m=float(incident_setting("INCIDENT_SAME_PLACE_M")),
+    )[0]
+    pulses = {}
+    for sp in rows:
+        p = sp.pulse
+        xyz = frame.to_local(lat_deg=p.latitude, lon_deg=p.longitude, height_m=p.elevation_m)
+        pulses[str(sp.pulse_id)] = Pulse(
+            pulse_uuid=str(sp.pulse_id),
+            sensor_id=str(sp.sensor_id),
+            t=p.arrival_epoch_s,
+            x=float(xyz[0]),
+            y=float(xyz[1]),
+            z=float(xyz[2]),
+            power_db_spl=p.power_db_spl,
+            snr_db=p.snr_db,
+            features=p.features or {},
+        )
+    return classifier.incident_features(incident=summary, pulses=pulses, weather=pipeline_weather())
+
+
+def training_examples() -> tuple[list[TrainingExample], list[tuple[int, str]]]:
+    """Reviewed incidents as (features, label), in incident id order, and the skipped ones.
+
+    The label is the current human classification (``training_label``): single or multiple
+    gunshots -> gunfire; not gunfire -> the class of its reason; possible gunfire is not
+    used. Skipped: ``(incident id, why)`` for incidents whose features cannot be rebuilt.
+    """
+    from apps.acoustics.classifier import ClassifierError
+
+    examples: list[TrainingExample] = []
+    skipped: list[tuple[int, str]] = []
+    decisions = (
+        ReviewDecision.objects.select_related("incident")
+        .exclude(decision=Decision.POSSIBLE_GUNFIRE)
+        .order_by("incident_id")
+    )
+    for decision in decisions:
+        label = training_label(
+            decision=decision.decision, not_gunfire_reason=decision.not_gunfire_reason
+        )
+        if label is None:
+            continue
+        try:
+            features = incident_acoustic_features(incident=decision.incident)
+        except (ClassifierError, ValueError) as error:
+            skipped.append((decision.incident_id, str(error)))
+            continue
+        examples.append(TrainingExample(decision.incident_id, features, label))
+    return examples, skipped
