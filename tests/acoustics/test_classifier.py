@@ -171,12 +171,16 @@ def test_is_explosive_like():
 
 @pytest.mark.slow
 def test_installed_model_on_held_out_generated_incidents():
-    """Scenarios with seeds 3000-3001 (x16) were never used in training (0-9) or testing."""
+    """Scenario seeds 3000-3002 (x16) were never used in training (0-9) or testing (1000-1005).
+
+    Measured with model v1: gunfire recall 1.000 (27 incidents), confusers called gunfire
+    1/59 (1.7%); the bounds leave room for one more miss in each.
+    """
     model = load_model()
-    rows = feature_set(seeds=range(3000, 3002), workers=2)
+    rows = feature_set(seeds=range(3000, 3003), workers=2)
     report = evaluate(model, [(features, label) for features, label, _ in rows])
     assert report["gunfire"]["n"] >= 20
-    assert report["gunfire"]["recall"] >= 0.95
+    assert report["gunfire"]["recall"] >= 26 / 27
     confusers = [report[name] for name in ("firework", "backfire", "construction")]
     called = sum(r["called_gunfire"] * r["n"] for r in confusers)
-    assert called / sum(r["n"] for r in confusers) <= 0.03
+    assert called / sum(r["n"] for r in confusers) <= 0.035
