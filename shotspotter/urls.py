@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/sensor/", include("apps.sensors.urls")),
     path("platform-admin/", staff_admin_site.urls),
+    path("review/", include("apps.review.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"
