@@ -162,3 +162,19 @@ def add_clip(incident: Incident, *, distance_m: float = 120.0, serial: str = "S-
     clip.file.save("clip.wav", ContentFile(data), save=False)
     clip.save()
     return clip
+
+
+def move(incident: Incident, *, lat: float, lon: float, note: str):
+    return review.move_location(
+        reviewer=reviewer(), incident_id=incident.pk, lat=lat, lon=lon, note=note
+    )
+
+
+def reclassify(incident: Incident, *, decision: str, reason: str, rounds: int | None = None):
+    return review.reclassify(
+        reviewer=reviewer(),
+        incident_id=incident.pk,
+        decision=decision,
+        reason=reason,
+        rounds=rounds,
+    )

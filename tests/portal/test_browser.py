@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -18,7 +19,14 @@ from apps.accounts.models import Application
 from apps.audit.models import AuditEvent
 from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory
 from tests.portal.browser import Daphne, chromium, current_database_url
-from tests.portal.support import add_clip, comment, geography, published_incident
+from tests.portal.support import (
+    add_clip,
+    comment,
+    geography,
+    move,
+    published_incident,
+    reclassify,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -72,6 +80,14 @@ def open_live(driver, server, path: str) -> None:
     WebDriverWait(driver, 10).until(
         lambda d: d.find_element(By.ID, "portal").get_attribute("data-connected") == "1"
     )
+
+
+def text_of(driver, css: str) -> str:
+    """Text of an element that live updates may replace at any moment."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, css).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def toaster(driver):
@@ -194,6 +210,30 @@ def test_new_comment_appears_on_the_open_details_page_without_reload(server, bro
     assert no_horizontal_scroll(driver)
     time.sleep(2.1)  # let the "updated" highlight fade before the picture
     driver.save_screenshot(str(SCREENSHOTS / "portal-details.png"))
+
+    # A moved location and a reclassification update the same page in place, with a gong.
+    move(incident, lat=40.6946, lon=-89.5890, note="Possibly located behind the school")
+    WebDriverWait(driver, 3, poll_frequency=0.05).until(
+        lambda d: "40.69460" in text_of(d, ".fact-location")
+    )
+    reclassify(incident, decision="single_gunshot", reason="Echoes, one shot", rounds=1)
+    WebDriverWait(driver, 3, poll_frequency=0.05).until(
+        lambda d: text_of(d, ".fact-type") == "Single gunshot"
+    )
+    WebDriverWait(driver, 2).until(lambda d: played(d, "gong") >= 3)
+    assert driver.execute_script("return window.__sameDocument") == 42
+
+    # "View on Siren" opens the same incident in a new tab with the same session.
+    console_tab = driver.current_window_handle
+    driver.find_element(By.ID, "view-on-siren").click()
+    WebDriverWait(driver, 5).until(lambda d: len(d.window_handles) == 2)
+    driver.switch_to.window([h for h in driver.window_handles if h != console_tab][0])
+    WebDriverWait(driver, 5).until(
+        lambda d: d.current_url == f"{server.url}/incident/{agency.system_id}/{incident.number}"
+    )
+    assert f"Incident {incident.reference}" in driver.find_element(By.TAG_NAME, "h1").text
+    driver.close()
+    driver.switch_to.window(console_tab)
 
     # Playing a clip is logged in the audit trail.
     assert "143 m" in driver.find_element(By.CSS_SELECTOR, "ul.clips").text

@@ -118,6 +118,7 @@
       if (row) { row.classList.remove("unopened"); row.classList.add("opened"); }
       if (pageIncident && msg.incident_id === pageIncident) { refreshDetails(false); }
     } else if (UPDATE_KINDS.indexOf(msg.kind) >= 0) {
+      if (msg.kind === "incident.cancelled" && toasters) { toasters.cancelled(msg); }
       if (pageIncident && msg.incident_id === pageIncident) {
         refreshDetails(true);
         sounds.play("gong");

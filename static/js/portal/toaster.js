@@ -52,6 +52,17 @@
     this.render(id);
   };
 
+  // A withdrawn alert (reclassified as not gunfire) needs no more attention.
+  Toasters.prototype.cancelled = function (msg) {
+    var id = String(msg.incident_id);
+    var t = this.state[id];
+    if (!t || t.opened) { return; }
+    t.opened = true;
+    t.cancelled = true;
+    this.save();
+    this.render(id);
+  };
+
   Toasters.prototype.remind = function () {
     var now = Date.now(), self = this;
     var due = Object.keys(this.state).some(function (id) {
@@ -126,7 +137,8 @@
       this.box.appendChild(el);
     }
     el.classList.toggle("blinking", !t.opened);
-    el.querySelector(".t-opened").textContent = t.opened ? "Opened by " + t.openedBy + "." : "Not opened yet.";
+    el.querySelector(".t-opened").textContent = t.cancelled ? "Cancelled by the review center." :
+      (t.opened ? "Opened by " + t.openedBy + "." : "Not opened yet.");
   };
 
   window.PortalToasters = Toasters;
