@@ -48,6 +48,8 @@ logger = logging.getLogger("apps.incidents")
 # WAV header room allowed on top of the samples a window can hold (fmt, LIST, smj0...).
 WAV_HEADER_ALLOWANCE_BYTES = 16 * 1024
 NEAREST_ADDRESS_MAX_M = 1000.0
+# Times travel as ISO-8601 with microseconds; allow that rounding and nothing more.
+ROUNDING_S = 2e-6
 
 
 # --- Incidents ----------------------------------------------------------------------------------
@@ -403,19 +405,19 @@ def audio_clip_store(
         n_samples = len(wav.samples)
         if n_samples == 0:
             raise AudioOutsideRequest("The WAV holds no samples.")
+        # The clip covers [start, start + n / rate): every sample lies inside the window.
+        # Only the microsecond rounding of the times is tolerated.
         duration = n_samples / wav.sample_rate
-        one_sample = 1.0 / wav.sample_rate
-        if duration > window_s + one_sample:
+        if duration > window_s + ROUNDING_S:
             raise AudioOutsideRequest(
-                f"The clip lasts {duration:.3f} s; the window is {window_s:.3f} s."
+                f"The clip lasts {duration:.6f} s; the window is {window_s:.6f} s."
             )
         start = start_time.astimezone(dt.UTC)
         end = start + dt.timedelta(seconds=duration)
-        if start < request.window_start - dt.timedelta(microseconds=1) or end > (
-            request.window_end + dt.timedelta(seconds=one_sample)
-        ):
+        rounding = dt.timedelta(seconds=ROUNDING_S)
+        if start < request.window_start - rounding or end > request.window_end + rounding:
             raise AudioOutsideRequest(
-                f"The clip [{_iso(start)}, {_iso(end)}] reaches outside the window "
+                f"The clip [{_iso(start)}, {_iso(end)}) reaches outside the window "
                 f"[{_iso(request.window_start)}, {_iso(request.window_end)}]."
             )
         digest = hashlib.sha256(body).hexdigest()

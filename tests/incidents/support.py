@@ -156,7 +156,7 @@ def inside_ellipse(
 
 
 def wav_bytes(*, seconds: float, rate: int = 12_000, channels: int = 1, width: int = 2) -> bytes:
-    n = int(round(seconds * rate))
+    n = int(seconds * rate + 1e-9)  # whole samples that fit: never longer than asked
     t = np.arange(n) / rate
     samples = (0.2 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
     frames = np.repeat(samples, channels) if channels > 1 else samples
