@@ -42,7 +42,7 @@
     // The view first: Leaflet cannot place vector layers on a map without one.
     var bounds = data.incident.ellipse.slice();
     data.sensors.forEach(function (s) { bounds.push([s.lat, s.lon]); });
-    map.fitBounds(bounds, { padding: [28, 28], maxZoom: 18 });
+    map.fitBounds(bounds, { paddingTopLeft: [24, 24], paddingBottomRight: [120, 24], maxZoom: 18 });
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     if (data.area) {
       L.geoJSON(data.area, { style: { color: "#79aec8", weight: 1, fill: false, dashArray: "4 4" }, interactive: false }).addTo(map);
