@@ -203,6 +203,14 @@ class SensorAgent:
                     result.failed = True
                     break
                 self._send_backoff.ok()
+        if result.sent:
+            logger.info(
+                "delivered %d pulse(s): %d accepted, %d already stored%s",
+                result.sent,
+                result.accepted,
+                result.duplicates,
+                f", {result.rejected} refused" if result.rejected else "",
+            )
         return result
 
     def _send_batch(self, batch: list[QueuedPulse], result: SendResult) -> bool:
@@ -436,6 +444,14 @@ class SensorAgent:
             finally:
                 done.set()
 
+        logger.info(
+            "sensor %s: server %s, ring buffer %s (%g h), %d pulse(s) queued",
+            self.config.serial,
+            self.config.server_url,
+            self.buffer.directory,
+            self.config.buffer_retention_hours,
+            len(self.outbox),
+        )
         reader = None
         if chunks is not None:
             reader = threading.Thread(target=read_input, name="audio-input", daemon=True)
