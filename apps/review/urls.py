@@ -14,6 +14,7 @@ urlpatterns = [
     path("incident/<int:incident_id>/touch/", views.touch, name="touch"),
     path("incident/<int:incident_id>/decide/", views.decide, name="decide"),
     path("incident/<int:incident_id>/comment/", views.comment, name="comment"),
+    path("incident/<int:incident_id>/reclassify/", views.reclassify, name="reclassify"),
     path("filtered/", views.filtered, name="filtered"),
     path("filtered/<int:incident_id>/promote/", views.promote, name="promote"),
     path("surge/<int:area_id>/", views.surge, name="surge"),

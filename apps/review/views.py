@@ -193,6 +193,8 @@ def _screen(request, incident: Incident, *, form: DecisionForm | None = None, st
         "decision_keys": [(key, d.value, d.label) for key, d in DECISION_KEYS],
         "reason_keys": [(key, r.value, r.label) for key, r in REASON_KEYS],
         "flags": list(Flag),
+        "decisions": list(Decision),
+        "reasons": list(NotGunfireReason),
         "target_seconds": int(review_setting("REVIEW_TARGET_SECONDS")),
         "last_event_id": latest_event_id(audience=Audience.REVIEW, agency_id=None),
         "MAP_TILE_URL": settings.MAP_TILE_URL,
@@ -260,6 +262,32 @@ def decide(request: HttpRequest, incident_id: int) -> HttpResponse:
     verb = "dismissed" if data["decision"] == Decision.NOT_GUNFIRE else "published"
     messages.success(request, f"Incident {found.reference}: {label}, {verb}.")
     return redirect("review:queue")
+
+
+@reviewer_required
+@require_POST
+def reclassify(request: HttpRequest, incident_id: int) -> HttpResponse:
+    """A new classification of a decided incident; the reason is mandatory (history)."""
+    found = _incident(incident_id)
+    rounds = request.POST.get("rounds") or None
+    try:
+        services.reclassify(
+            reviewer=request.user,
+            incident_id=found.pk,
+            decision=request.POST.get("decision", ""),
+            reason=request.POST.get("reason", ""),
+            rounds=int(rounds) if rounds is not None else None,
+            flags=request.POST.getlist("flags"),
+            not_gunfire_reason=request.POST.get("not_gunfire_reason") or None,
+            request=request,
+        )
+    except ValueError:
+        messages.error(request, "Rounds is a whole number.")
+    except REVIEW_ERRORS as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, "Reclassified; the agency sees the change and the reason.")
+    return redirect("review:incident", incident_id=found.pk)
 
 
 @reviewer_required

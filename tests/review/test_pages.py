@@ -54,6 +54,7 @@ def review_urls(incident, filtered_incident, area) -> list[tuple[str, str]]:
         ("post", reverse("review:touch", args=[incident.pk])),
         ("post", reverse("review:decide", args=[incident.pk])),
         ("post", reverse("review:comment", args=[incident.pk])),
+        ("post", reverse("review:reclassify", args=[incident.pk])),
         ("get", reverse("review:filtered")),
         ("post", reverse("review:promote", args=[filtered_incident.pk])),
         ("post", reverse("review:surge", args=[area.pk])),
@@ -435,6 +436,49 @@ def test_not_gunfire_with_a_reason_dismisses(reviewer_client, reviewer, incident
     assert response.status_code == 302
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.DISMISSED
+
+
+def _published(client, reviewer, incident):
+    services.claim(reviewer=reviewer, incident_id=incident.pk)
+    assert _decide(client, incident, decision="single_gunshot").status_code == 302
+
+
+def test_after_publication_comments_are_added_and_shown(reviewer_client, reviewer, incident):
+    _published(reviewer_client, reviewer, incident)
+    page = reviewer_client.get(reverse("review:incident", args=[incident.pk])).content.decode()
+    assert "Add a comment" in page and "Reclassify" in page
+    url = reverse("review:comment", args=[incident.pk])
+    response = reviewer_client.post(url, {"text": "   "}, follow=True)
+    assert "A comment cannot be empty." in response.content.decode()
+    assert not IncidentHistory.objects.filter(kind="comment").exists()
+    response = reviewer_client.post(url, {"text": "Second caller confirms."}, follow=True)
+    assert "Second caller confirms." in response.content.decode()
+    assert IncidentHistory.objects.filter(kind="comment").count() == 1
+
+
+def test_reclassification_without_a_reason_is_refused(reviewer_client, reviewer, incident):
+    _published(reviewer_client, reviewer, incident)
+    url = reverse("review:reclassify", args=[incident.pk])
+    response = reviewer_client.post(
+        url, {"decision": "multiple_gunshots", "rounds": "3", "reason": ""}, follow=True
+    )
+    assert "A reclassification needs a reason." in response.content.decode()
+    assert ReviewDecision.objects.get().decision == "single_gunshot"
+    response = reviewer_client.post(
+        url,
+        {"decision": "multiple_gunshots", "rounds": "3", "reason": "Audio has three reports"},
+        follow=True,
+    )
+    assert ReviewDecision.objects.get().decision == "multiple_gunshots"
+    assert "Audio has three reports" in response.content.decode()  # in the history list
+
+
+def test_review_center_link_only_for_review_staff(reviewer_client, agency):
+    assert 'href="/review/">Review Center' in reviewer_client.get("/").content.decode()
+    officer = UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE])
+    client = Client()
+    client.force_login(officer)
+    assert "Review Center" not in client.get("/").content.decode()
 
 
 # --- Filtered, surge, metrics ----------------------------------------------------------------
