@@ -375,6 +375,50 @@ def incident_marker(incident: Incident, *, url: str, opened: bool = False) -> di
     }
 
 
+PENDING_ALERT_MINUTES = 30
+
+
+def toaster_payload(incident: Incident) -> dict:
+    """What a toaster shows (the same keys as the review center's ``incident.published``)."""
+    return {
+        "incident_id": incident.pk,
+        "system_id": incident.agency.system_id,
+        "number": incident.number,
+        "url": incident.get_absolute_url(),
+        "time": incident.first_shot_at.isoformat(),
+        "coverage_area": incident.coverage_area.name,
+        "type_label": incident_type_label(incident),
+        "rounds": incident_rounds(incident),
+        "nearest_address": incident.nearest_address or None,
+        "beat": incident.beat.name if incident.beat_id else None,
+        "district": incident.district.name if incident.district_id else None,
+        "lat": incident.latitude,
+        "lon": incident.longitude,
+    }
+
+
+def pending_alerts(*, agency, now=None) -> list[dict]:
+    """Recently published incidents nobody of the agency has opened yet, oldest first.
+
+    A console that starts (or restarts) raises their toasters and reminder at once, so an
+    alert published while no console was open is not missed.
+    """
+    now = now or timezone.now()
+    incidents = (
+        visible_incidents(agency=agency)
+        .filter(
+            status=IncidentStatus.PUBLISHED,
+            published_at__gte=now - dt.timedelta(minutes=PENDING_ALERT_MINUTES),
+        )
+        .exclude(opens__isnull=False)
+        .order_by("published_at", "id")
+    )
+    return [
+        {"payload": toaster_payload(i), "published_at": i.published_at.isoformat()}
+        for i in incidents
+    ]
+
+
 def portal_applications(*, user) -> dict[str, bool]:
     """Which of the three agency web applications the user may open (for the nav)."""
     from apps.accounts.access import can_use_application

@@ -81,6 +81,7 @@ def _page_context(request: HttpRequest, *, application: str) -> dict:
     if application == Application.ALERT_CONSOLE:
         context["profile"] = _console_profile(request)
         context["profiles"] = PROFILES
+        context["pending_alerts"] = selectors.pending_alerts(agency=user.agency)
     return context
 
 

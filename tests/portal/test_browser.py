@@ -17,6 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.accounts.models import Application
 from apps.audit.models import AuditEvent
+from apps.portal.services import mark_opened
 from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory
 from tests.portal.browser import Daphne, chromium, current_database_url
 from tests.portal.support import (
@@ -157,6 +158,15 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
     assert first.execute_script(
         "return getComputedStyle(document.querySelector('.toaster')).userSelect"
     ) in ("text", "auto")
+    # Picture the toaster in the red phase of its blink.
+    WebDriverWait(first, 2, poll_frequency=0.02).until(
+        lambda d: (
+            d.execute_script(
+                "return getComputedStyle(document.querySelector('.toaster')).borderTopColor"
+            )
+            == "rgb(179, 38, 30)"
+        )
+    )
     first.save_screenshot(str(SCREENSHOTS / "portal-toaster.png"))
 
     # The reminder repeats while nobody has opened the incident.
@@ -274,10 +284,47 @@ def test_dropped_connection_catches_up_without_losing_an_alert(server, browsers)
     assert len(driver.find_elements(By.CSS_SELECTOR, "#toasters .toaster")) == 1
 
 
+def test_a_console_opened_later_still_alerts_for_unopened_incidents(server, browsers):
+    agency = AgencyFactory()
+    officer = UserFactory(agency=agency, applications=CONSOLE)
+    incident = published_incident(agency)  # no console was open
+    driver = browsers()
+    log_in(driver, server, officer)
+    open_live(driver, server, "/console/")
+    WebDriverWait(driver, 2).until(lambda d: toaster(d) is not None)
+    assert toaster(driver).get_attribute("data-incident-id") == str(incident.pk)
+    assert "blinking" in toaster(driver).get_attribute("class")
+    assert played(driver, "reminder") >= 1
+
+
+def test_investigator_details_update_in_place_without_live_access(server, browsers):
+    agency = AgencyFactory()
+    investigator = UserFactory(agency=agency, applications=[Application.INVESTIGATOR_PORTAL])
+    incident = published_incident(agency)
+    driver = browsers()
+    log_in(driver, server, investigator)
+    driver.get(f"{server.url}/investigator/incident/{agency.system_id}/{incident.number}")
+    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.ID, "timeline"))
+    assert driver.execute_script("return window.portalLive") is None  # no websocket for them
+    assert not driver.find_element(By.ID, "connection").is_displayed()
+    driver.execute_script("window.__sameDocument = 7")
+    comment(incident, "Shell casings found at the corner")
+    driver.execute_script("window.portalPoll()")  # what the page does every 20 s
+    WebDriverWait(driver, 3).until(
+        lambda d: "Shell casings found at the corner" in text_of(d, "#timeline")
+    )
+    assert driver.execute_script("return window.__sameDocument") == 7
+    WebDriverWait(driver, 2).until(lambda d: played(d, "gong") == 1)
+    driver.execute_script("window.portalPoll()")  # nothing new: no gong
+    time.sleep(0.5)
+    assert played(driver, "gong") == 1
+
+
 def test_layout_holds_at_1024x768(server, browsers):
     agency = AgencyFactory()
     _, district, beat = geography(agency)
     officer = UserFactory(agency=agency, applications=CONSOLE)
+    colleague = UserFactory(agency=agency, applications=CONSOLE)
     for k, (dlat, dlon) in enumerate([(0, 0), (0.003, 0.002), (-0.004, 0.006), (0.008, -0.01)]):
         incident = published_incident(
             agency,
@@ -287,6 +334,8 @@ def test_layout_holds_at_1024x768(server, browsers):
             district=district,
             address=f"{1200 + 100 * k} block of W Main St",
         )
+        if k < 3:  # a colleague opened the first three; the last one still alerts
+            mark_opened(user=colleague, incident=incident)
     driver = browsers()
     log_in(driver, server, officer)
     assert driver.execute_script("return [window.innerWidth, window.innerHeight]") == [1024, 768]

@@ -279,3 +279,21 @@ def test_audio_of_unpublished_incident_is_not_served(client, agency):
     clip = add_clip(pending_incident(agency))
     client.force_login(UserFactory(agency=agency, applications=ALL))
     assert client.get(f"/portal/audio/{clip.pk}").status_code == 404
+
+
+def test_console_raises_toasters_for_recent_alerts_nobody_opened(client, agency):
+    fresh = published_incident(agency)
+    opened = published_incident(agency)
+    stale = published_incident(agency)
+    stale.published_at = timezone.now() - dt.timedelta(minutes=31)
+    stale.save(update_fields=["published_at"])
+    IncidentOpen.objects.create(incident=opened, user=UserFactory(agency=agency))
+    client.force_login(UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE]))
+    response = client.get("/console/")
+    pending = response.context["pending_alerts"]
+    assert [alert["payload"]["incident_id"] for alert in pending] == [fresh.pk]
+    assert pending[0]["payload"]["url"] == fresh.get_absolute_url()
+    assert 'id="pending-alerts"' in response.content.decode()
+    # Siren and the Investigator Portal have no toasters.
+    client.force_login(UserFactory(agency=agency, applications=[Application.SIREN]))
+    assert 'id="pending-alerts"' not in client.get("/siren/").content.decode()

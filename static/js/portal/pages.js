@@ -130,4 +130,25 @@
   });
 
   window.portalLive = window.PortalLive.start(root);
+
+  // Without live access (an Investigator Portal user without Alert Console or Siren), an
+  // open incident still updates in place: poll its details now and then.
+  var POLL_MS = 20000;
+  function signature() {
+    var facts = document.getElementById("incident-facts");
+    return facts ? facts.dataset.signature : "";
+  }
+  window.portalPoll = function () {
+    var before = signature();
+    return refreshDetails(false).then(function () {
+      if (signature() !== before) {
+        var box = document.getElementById("incident-details");
+        box.classList.remove("updated"); void box.offsetWidth; box.classList.add("updated");
+        sounds.play("gong");
+      }
+    });
+  };
+  if (!window.portalLive && root.dataset.page === "details") {
+    setInterval(window.portalPoll, POLL_MS);
+  }
 })();

@@ -20,6 +20,13 @@
     try { this.state = JSON.parse(sessionStorage.getItem(STORE) || "{}"); } catch (e) { this.state = {}; }
     var self = this;
     Object.keys(this.state).forEach(function (id) { self.render(id); });
+    // Alerts published before this console opened that nobody has opened yet.
+    var pending = document.getElementById("pending-alerts");
+    var waiting = [];
+    try { waiting = pending ? JSON.parse(pending.textContent) : []; } catch (e) { waiting = []; }
+    waiting.forEach(function (alert) {
+      self.published({ incident_id: alert.payload.incident_id, created_at: alert.published_at, payload: alert.payload });
+    });
     setInterval(function () { self.remind(); }, this.reminderMs);
     setInterval(function () { self.wake(); }, 1000);
   }
@@ -99,7 +106,7 @@
     var t = this.state[id], self = this;
     var el = this.box.querySelector('[data-incident-id="' + id + '"]');
     if (!t || t.status === "dismissed" || (t.status === "snoozed" && t.snoozeUntil > Date.now())) {
-      if (el) { el.remove(); }
+      if (el) { el.remove(); this.arrange(); }
       return;
     }
     var p = t.payload;
@@ -137,8 +144,16 @@
       this.box.appendChild(el);
     }
     el.classList.toggle("blinking", !t.opened);
+    this.arrange();
     el.querySelector(".t-opened").textContent = t.cancelled ? "Cancelled by the review center." :
       (t.opened ? "Opened by " + t.openedBy + "." : "Not opened yet.");
+  };
+
+  // The newest toaster sits in the corner, in full; older ones shrink to time and address.
+  Toasters.prototype.arrange = function () {
+    var all = this.box.querySelectorAll(".toaster");
+    for (var i = 0; i < all.length; i++) { all[i].classList.toggle("compact", i < all.length - 1); }
+    this.box.scrollTop = this.box.scrollHeight;
   };
 
   window.PortalToasters = Toasters;
