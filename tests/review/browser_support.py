@@ -265,7 +265,7 @@ class DaphneServer:
         self.process: subprocess.Popen | None = None
         self.log = io.BytesIO()
 
-    def __enter__(self) -> DaphneServer:
+    def start(self) -> DaphneServer:
         daphne = Path(sys.executable).with_name("daphne")
         self.process = subprocess.Popen(
             [
@@ -291,16 +291,24 @@ class DaphneServer:
                     return self
             except OSError:
                 time.sleep(0.1)
-        self.__exit__(None, None, None)
+        self.stop()
         raise RuntimeError("daphne did not start listening within 20 s")
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def __enter__(self) -> DaphneServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def chromium(*, width: int = 1366, height: int = 768):

@@ -221,6 +221,37 @@ def test_reviewer_sees_claims_plays_and_decides_live(
     assert time.monotonic() - started < 60
 
 
+def test_queue_reconnects_and_catches_up_after_the_server_restarts(
+    server, browsers, agency, area, reviewer
+):
+    from selenium.webdriver.common.by import By
+
+    driver = browsers()
+    _session_browser(driver, server, reviewer)
+    _live(driver)
+    server.stop()
+    _wait(
+        driver,
+        lambda d: d.find_element(By.ID, "live-status").text == "Reconnecting…",
+        message="the page did not notice the lost connection",
+    )
+    # Queued while no server pushes anything: only the stored event can bring it.
+    incident = _queue_incident(agency=agency, area=area, rounds=2, clips=0)
+    server.start()
+    _wait(
+        driver,
+        lambda d: d.find_element(By.ID, "live-status").text == "Live",
+        timeout=40,
+        message="the page did not reconnect (backoff)",
+    )
+    _wait(
+        driver,
+        _css(f'tr.queue-row[data-incident="{incident.pk}"]'),
+        message="the queue did not catch up after reconnecting",
+    )
+    assert driver.execute_script("return performance.getEntriesByType('navigation').length") == 1
+
+
 def test_screenshots_of_the_queue_and_the_review_screen(
     server, browsers, agency, area, reviewer, other_reviewer, tmp_path
 ):

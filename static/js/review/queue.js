@@ -11,6 +11,12 @@
   var loadedAt = performance.now();
   var pending = null;
   var fresh = {};
+  var streamState = "connecting";
+
+  function showStatus(text) {
+    status.className = "live-status " + streamState;
+    status.textContent = text || window.ReviewStream.statusText[streamState] || streamState;
+  }
 
   function tick() {
     var elapsedSinceLoad = (performance.now() - loadedAt) / 1000;
@@ -41,9 +47,10 @@
           if (fresh[rows[i].getAttribute("data-incident")]) { rows[i].classList.add("fresh"); }
         }
         fresh = {};
+        showStatus();
         tick();
       })
-      .catch(function () { status.textContent = "Queue refresh failed — retrying"; schedule(3000); });
+      .catch(function () { showStatus("Queue refresh failed — retrying"); schedule(3000); });
   }
 
   function schedule(delay) {
@@ -60,8 +67,8 @@
       schedule(120);
     },
     onStatus: function (state) {
-      status.className = "live-status " + state;
-      status.textContent = window.ReviewStream.statusText[state] || state;
+      streamState = state;
+      showStatus();
       // After a reconnect the catch-up replays missed events; refresh once anyway.
       if (state === "live") { schedule(50); }
     }
