@@ -163,7 +163,7 @@ def test_requests_too_long_expired_or_at_another_rate_are_refused(agent, stub, r
 
 
 def test_a_window_not_yet_recorded_waits_for_its_audio(agent, stub):
-    now = time.time()
+    now = float(int(time.time()))  # whole seconds: the window falls on samples
     agent.buffer.write(ramp(10 * RATE), sample_rate=RATE, start=now - 10)
     stub.audio_requests = [request(9, now - 2, now + 4)]  # the last 4 s are still to come
     [answer] = agent.poll_audio_requests()
