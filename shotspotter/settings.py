@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "apps.incidents",
     "apps.review",
     "apps.portal",
+    "apps.alerts",
+    "apps.briefing",
 ]
 
 MIDDLEWARE = [
@@ -283,6 +285,31 @@ REVIEW_TARGET_SECONDS = env_int("REVIEW_TARGET_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE["review-release-idle-claims"] = {
     "task": "review.release_idle_claims",
     "schedule": 15.0,
+}
+
+# --- Alerts out: e-mail alerts, dispatch webhooks, CAP feed (apps.alerts) --------------------
+# Attempts per e-mail / webhook delivery, and the exponential backoff between them:
+# attempt n+1 waits ALERTS_RETRY_BASE_S * 2^(n-1) seconds, at most ALERTS_RETRY_MAX_S.
+ALERTS_EMAIL_MAX_ATTEMPTS = env_int("ALERTS_EMAIL_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+ALERTS_WEBHOOK_MAX_ATTEMPTS = env_int("ALERTS_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+ALERTS_RETRY_BASE_S = env_int("ALERTS_RETRY_BASE_S", 15, minimum=1)
+ALERTS_RETRY_MAX_S = env_int("ALERTS_RETRY_MAX_S", 3600, minimum=1)
+# E-mails per task (they share one SMTP connection).
+ALERTS_EMAIL_BATCH_SIZE = env_int("ALERTS_EMAIL_BATCH_SIZE", 50, minimum=1, maximum=1000)
+ALERTS_WEBHOOK_TIMEOUT_S = env_float("ALERTS_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.5)
+# Webhook URLs must be https unless this is on (a CAD on the same private network).
+ALERTS_WEBHOOK_ALLOW_HTTP = env_bool("ALERTS_WEBHOOK_ALLOW_HTTP", DEBUG)
+# The "map" link in alert e-mails; {lat} and {lon} are filled in.
+ALERTS_MAP_LINK = env_str(
+    "ALERTS_MAP_LINK",
+    "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}",
+)
+ALERTS_CAP_SENDER = env_str(
+    "ALERTS_CAP_SENDER", "alerts@" + (SITE_URL.split("://", 1)[-1].split("/")[0].split(":")[0])
+)
+CELERY_BEAT_SCHEDULE["alerts-requeue-stalled"] = {
+    "task": "alerts.requeue_stalled",
+    "schedule": 60.0,
 }
 
 # --- Maps -----------------------------------------------------------------------------------

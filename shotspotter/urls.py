@@ -6,9 +6,12 @@ from apps.core.admin_site import staff_admin_site
 urlpatterns = [
     # Before core: the portal serves /console/, /investigator/, /siren/ and /incident/...
     path("", include("apps.portal.urls")),
+    # Before core: the Briefing Room app serves /briefing-room/ (core only names it).
+    path("briefing-room/", include("apps.briefing.urls")),
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("agency/", include("apps.accounts.management_urls")),
+    path("alerts/", include("apps.alerts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/sensor/", include("apps.sensors.urls")),
     path("platform-admin/", staff_admin_site.urls),

@@ -48,18 +48,41 @@ def pytest_collection_modifyitems(config, items):
 
 
 class SMTPSink:
-    """What a real SMTP server (aiosmtpd) received: parsed messages and raw envelopes."""
+    """What a real SMTP server (aiosmtpd) received: parsed messages and raw envelopes.
+
+    It can also refuse, like a real server does:
+
+    - ``sink.data_replies.append("451 4.3.0 Try again later")``: the next DATA command is
+      answered with that reply (one entry per message, in order) and nothing is stored;
+    - ``sink.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"``: RCPT TO for
+      that address is refused with that reply every time.
+    """
 
     def __init__(self, host: str, port: int):
         self.host = host
         self.port = port
         self.envelopes: list = []
         self.messages: list = []
+        self.data_replies: list[str] = []
+        self.rcpt_replies: dict[str, str] = {}
+        self.refused: list[tuple[str, str]] = []  # (what, reply) of every refusal
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.rcpt_replies.get(address.lower())
+        if reply:
+            self.refused.append((address, reply))
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         import email
         from email import policy
 
+        if self.data_replies:
+            reply = self.data_replies.pop(0)
+            self.refused.append((",".join(envelope.rcpt_tos), reply))
+            return reply
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted for delivery"

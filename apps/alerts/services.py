@@ -1,0 +1,768 @@
+"""Writes for alerts: preferences, the alert messages of an incident and their delivery.
+
+Flow: a review signal queues ``alerts.record_message`` with a fresh event id. That task
+(``alert_message_record``) makes, in one transaction, the ``AlertMessage`` (facts + CAP
+document) and a ``WebhookDelivery`` per subscribed endpoint; after commit it queues the
+webhook POSTs first (dispatch is the most urgent), then ``alerts.create_emails``, which
+makes a ``Notification`` per e-mail recipient (once per message) and queues them in
+batches that share one SMTP connection. The event id makes a re-delivered task a no-op.
+
+Failures: an SMTP 4xx reply or a connection error is transient: the attempt is recorded
+and attempt n+1 is queued after ``backoff_seconds(n)``; a 5xx refusal of the recipient
+or the message is permanent: recorded, and the address is marked permanently failed
+(further e-mails to it are recorded as skipped until the agency super user resets it).
+Webhooks retry on connection errors, timeouts, 5xx, 408, 425 and 429.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import smtplib
+import time
+import uuid
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.access import can_use_application
+from apps.accounts.models import Application, User
+from apps.alerts import selectors
+from apps.alerts.cap import build_cap, cap_identifier, cap_sender, cap_time
+from apps.alerts.models import (
+    EVENT_TYPES,
+    AlertMessage,
+    AlertSubscription,
+    DeliveryStatus,
+    DestinationStatus,
+    EmailDestination,
+    IncidentType,
+    MessageKind,
+    Notification,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from apps.alerts.signing import SIGNATURE_HEADER, new_secret, signature_header
+from apps.audit.services import record_event
+from apps.incidents.models import Incident
+
+logger = logging.getLogger("apps.alerts")
+
+UPDATE_CHANGES = ("comment", "reclassified", "location_moved")
+RETRY_HTTP_STATUSES = {408, 425, 429}
+EXCERPT_CHARS = 1000
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before attempt ``attempt + 1``: base * 2^(attempt-1), capped."""
+    return int(min(settings.ALERTS_RETRY_BASE_S * 2 ** (attempt - 1), settings.ALERTS_RETRY_MAX_S))
+
+
+# --- Preferences ----------------------------------------------------------------------------
+
+
+def parse_time_windows(text: str) -> list[list[str]]:
+    """ "22:00-06:00, 12:00-13:30" -> [["22:00", "06:00"], ["12:00", "13:30"]].
+
+    Raises ValidationError naming the bad part. Empty text: no windows (any time).
+    """
+    windows = []
+    for raw in (text or "").replace(";", ",").split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        pieces = [p.strip() for p in part.replace("–", "-").split("-")]
+        if len(pieces) != 2:
+            raise ValidationError(f"{part!r}: write a window as HH:MM-HH:MM, e.g. 22:00-06:00.")
+        clean = []
+        for piece in pieces:
+            try:
+                hours, minutes = piece.split(":")
+                value = (int(hours), int(minutes))
+            except ValueError:
+                raise ValidationError(f"{piece!r} is not a time; use HH:MM (24-hour).") from None
+            if not (0 <= value[0] <= 23 and 0 <= value[1] <= 59):
+                raise ValidationError(f"{piece!r} is not a time of day (00:00 to 23:59).")
+            clean.append(f"{value[0]:02d}:{value[1]:02d}")
+        if clean[0] == clean[1]:
+            raise ValidationError(
+                f"{part!r} starts and ends at the same time; leave the windows empty for all day."
+            )
+        windows.append(clean)
+    return windows
+
+
+def format_time_windows(windows: list[list[str]]) -> str:
+    return ", ".join(f"{start}-{end}" for start, end in windows)
+
+
+@transaction.atomic
+def subscription_update(
+    *,
+    user: User,
+    enabled: bool,
+    beat_ids: list[int],
+    district_ids: list[int],
+    time_windows: list[list[str]],
+    incident_types: list[str],
+    send_updates: bool,
+) -> AlertSubscription:
+    from apps.geo.models import Beat, District
+
+    beats = list(Beat.objects.filter(agency=user.agency_id, pk__in=beat_ids))
+    districts = list(District.objects.filter(agency=user.agency_id, pk__in=district_ids))
+    if len(beats) != len(set(beat_ids)) or len(districts) != len(set(district_ids)):
+        raise ValidationError("Choose beats and districts of your own agency.")
+    unknown = set(incident_types) - set(IncidentType.values)
+    if unknown:
+        raise ValidationError(f"Unknown incident types: {', '.join(sorted(unknown))}.")
+    for window in time_windows:
+        parse_time_windows("-".join(window))
+    subscription, _ = AlertSubscription.objects.select_for_update().get_or_create(user=user)
+    subscription.enabled = enabled
+    subscription.time_windows = time_windows
+    subscription.incident_types = sorted(set(incident_types))
+    subscription.send_updates = send_updates
+    subscription.save()
+    subscription.beats.set(beats)
+    subscription.districts.set(districts)
+    return subscription
+
+
+def destination_for_user(*, user: User) -> EmailDestination:
+    """The user's destination, following the account's current e-mail address."""
+    destination, created = EmailDestination.objects.get_or_create(
+        user=user, defaults={"address": user.email}
+    )
+    if not created and destination.address != user.email:
+        destination.address = user.email
+        destination.status = DestinationStatus.OK
+        destination.last_error = ""
+        destination.failed_at = None
+        destination.save()
+    return destination
+
+
+def destinations_for_users(*, users: list[User]) -> dict[int, EmailDestination]:
+    """``destination_for_user`` for many users in a few queries."""
+    found = {d.user_id: d for d in EmailDestination.objects.filter(user__in=users)}
+    missing = [EmailDestination(user=u, address=u.email) for u in users if u.pk not in found]
+    for destination in EmailDestination.objects.bulk_create(missing):
+        found[destination.user_id] = destination
+    for user in users:
+        if found[user.pk].address != user.email:
+            found[user.pk] = destination_for_user(user=user)
+    return found
+
+
+def destination_reset(*, destination: EmailDestination, actor: User, request=None) -> None:
+    """The agency super user says the address works again (e.g. mailbox restored)."""
+    previous_error = destination.last_error
+    destination.status = DestinationStatus.OK
+    destination.last_error = ""
+    destination.failed_at = None
+    destination.save()
+    record_event(
+        action="alerts.destination_reset",
+        actor=actor,
+        agency=actor.agency,
+        target=destination,
+        request=request,
+        details={"address": destination.address, "previous_error": previous_error[:300]},
+    )
+
+
+# --- Alert messages and their fan-out ------------------------------------------------------
+
+
+def alert_message_record(
+    *, event_uuid: str, incident_id: int, kind: str, change: str = ""
+) -> AlertMessage:
+    """Make the alert message of a review event and everything it must be delivered to."""
+    if kind not in MessageKind.values:
+        raise ValueError(f"unknown alert message kind {kind!r}")
+    if kind == MessageKind.UPDATE and change not in UPDATE_CHANGES:
+        raise ValueError(f"unknown update change {change!r}; use one of {UPDATE_CHANGES}")
+    with transaction.atomic():
+        incident = (
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("agency", "beat", "district", "coverage_area")
+            .get(pk=incident_id)
+        )
+        existing = AlertMessage.objects.filter(uuid=event_uuid).first()
+        if existing is not None:
+            return existing
+        previous = list(incident.alert_messages.order_by("sequence"))
+        sequence = (previous[-1].sequence if previous else 0) + 1
+        facts = selectors.incident_facts(incident)
+        sent_at = timezone.now().replace(microsecond=0)
+        identifier = cap_identifier(
+            system_id=incident.agency.system_id, number=incident.number, sequence=sequence
+        )
+        references = [(cap_sender(), m.identifier, cap_time(m.sent_at, "UTC")) for m in previous]
+        message = AlertMessage.objects.create(
+            uuid=event_uuid,
+            incident=incident,
+            agency=incident.agency,
+            sequence=sequence,
+            kind=kind,
+            change=change if kind == MessageKind.UPDATE else "",
+            identifier=identifier,
+            sent_at=sent_at,
+            facts=facts,
+            cap_xml=build_cap(
+                identifier=identifier,
+                kind=kind,
+                change=change,
+                sent_at=sent_at,
+                facts=facts,
+                references=references,
+                agency_name=incident.agency.name,
+            ),
+        )
+        delivery_ids = _webhook_deliveries_create(message=message)
+        message_id = message.pk
+
+        def queue() -> None:
+            from apps.alerts import tasks
+
+            # Dispatch first: the webhooks do not wait for the e-mail fan-out.
+            for delivery_id in delivery_ids:
+                tasks.deliver_webhook.delay(delivery_id)
+            tasks.create_emails.delay(message_id)
+
+        transaction.on_commit(queue)
+    return message
+
+
+def alert_emails_create(*, message_id: int) -> list[int]:
+    """Make the e-mail notifications of a message (once) and queue them in batches."""
+    with transaction.atomic():
+        message = AlertMessage.objects.select_for_update().get(pk=message_id)
+        if message.emails_created_at is not None:
+            return []
+        incident = Incident.objects.select_related(
+            "agency", "beat", "district", "coverage_area"
+        ).get(pk=message.incident_id)
+        notification_ids = _notifications_create(message=message, incident=incident)
+        message.emails_created_at = timezone.now()
+        message.save(update_fields=["emails_created_at"])
+
+        def queue() -> None:
+            from apps.alerts import tasks
+
+            size = settings.ALERTS_EMAIL_BATCH_SIZE
+            for start in range(0, len(notification_ids), size):
+                tasks.send_emails.delay(notification_ids[start : start + size])
+
+        transaction.on_commit(queue)
+    return notification_ids
+
+
+def _webhook_deliveries_create(*, message: AlertMessage) -> list[int]:
+    event_type = EVENT_TYPES[message.kind]
+    rows = []
+    for endpoint in WebhookEndpoint.objects.filter(agency=message.agency, active=True):
+        if event_type not in endpoint.event_types:
+            continue
+        rows.append(
+            WebhookDelivery(
+                endpoint=endpoint,
+                message=message,
+                url=endpoint.url,
+                request_body=webhook_body(message=message),
+            )
+        )
+    return [row.pk for row in WebhookDelivery.objects.bulk_create(rows)]
+
+
+def webhook_body(*, message: AlertMessage) -> str:
+    return json.dumps(
+        {
+            "id": str(message.uuid),
+            "type": EVENT_TYPES[message.kind],
+            "created": message.sent_at.isoformat().replace("+00:00", "Z"),
+            "sequence": message.sequence,
+            "change": message.change or None,
+            "cap_identifier": message.identifier,
+            "incident": message.facts,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+def _msgid(*, message: AlertMessage, destination: EmailDestination) -> str:
+    """Short enough never to be folded (a folded id confuses some mail clients' threads)."""
+    return (
+        f"<alert.{message.facts['reference']}.{message.sequence}.{secrets.token_hex(6)}"
+        f"@{selectors.host_of_site()}>"
+    )
+
+
+def email_subject(*, facts: dict) -> str:
+    return f"{facts['headline']} — {facts['where']} — #{facts['reference']}"
+
+
+def _notifications_create(*, message: AlertMessage, incident: Incident) -> list[int]:
+    rows: list[Notification] = []
+    if message.kind == MessageKind.PUBLISH:
+        subject = email_subject(facts=message.facts)
+        users = selectors.publish_recipients(incident=incident)
+        destinations = destinations_for_users(users=users)
+        for user in users:
+            destination = destinations[user.pk]
+            rows.append(
+                _notification(
+                    message=message, destination=destination, subject=subject, replies_to=None
+                )
+            )
+    else:
+        roots = selectors.thread_roots(incident=incident)
+        earlier = _followup_ids(incident=incident)
+        for root in roots.values():
+            user = root.destination.user
+            if not can_use_application(user=user, application=Application.SIREN):
+                continue
+            subscription = selectors.subscription_for(user=user)
+            if subscription is not None and not (
+                subscription.enabled and subscription.send_updates
+            ):
+                continue
+            destination = destination_for_user(user=user)
+            rows.append(
+                _notification(
+                    message=message,
+                    destination=destination,
+                    subject=root.subject
+                    if root.subject.startswith("Re: ")
+                    else f"Re: {root.subject}",
+                    replies_to=root,
+                    references=[root.message_id, *earlier.get(destination.pk, [])],
+                )
+            )
+    created = Notification.objects.bulk_create(rows)
+    return [row.pk for row in created if row.status == DeliveryStatus.PENDING]
+
+
+def _followup_ids(*, incident: Incident) -> dict[int, list[str]]:
+    ids: dict[int, list[str]] = {}
+    rows = Notification.objects.filter(
+        alert__incident=incident, attempt=1, status__in=_LIVE
+    ).exclude(alert__kind=MessageKind.PUBLISH)
+    for row in rows.order_by("alert__sequence"):
+        ids.setdefault(row.destination_id, []).append(row.message_id)
+    return ids
+
+
+_LIVE = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.RETRY_SCHEDULED,
+)
+
+
+def _notification(
+    *,
+    message: AlertMessage,
+    destination: EmailDestination,
+    subject: str,
+    replies_to: Notification | None,
+    references: list[str] | None = None,
+) -> Notification:
+    row = Notification(
+        alert=message,
+        destination=destination,
+        address=destination.address,
+        subject=subject[:300],
+        message_id=_msgid(message=message, destination=destination),
+        in_reply_to=replies_to.message_id if replies_to else "",
+        references=" ".join(references or []),
+    )
+    if destination.status == DestinationStatus.PERMANENTLY_FAILED:
+        row.status = DeliveryStatus.SKIPPED
+        row.error = f"Address marked permanently failed: {destination.last_error}"[:1000]
+    return row
+
+
+# --- E-mail delivery -------------------------------------------------------------------------
+
+
+def _render(message: AlertMessage, cache: dict) -> tuple[str, str]:
+    if message.pk not in cache:
+        context = {
+            "facts": message.facts,
+            "kind": message.kind,
+            "change": message.change,
+            "sent_at": message.sent_at,
+            "preferences_url": settings.SITE_URL + reverse("alerts:preferences"),
+        }
+        cache[message.pk] = (
+            render_to_string("alerts/email/incident.txt", context),
+            render_to_string("alerts/email/incident.html", context),
+        )
+    return cache[message.pk]
+
+
+def _email(notification: Notification, cache: dict) -> EmailMultiAlternatives:
+    text, html = _render(notification.alert, cache)
+    headers = {
+        "Message-ID": notification.message_id,
+        "X-ShotSpotter-Incident": notification.alert.facts["reference"],
+    }
+    if notification.in_reply_to:
+        headers["In-Reply-To"] = notification.in_reply_to
+        headers["References"] = notification.references or notification.in_reply_to
+    email = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.address],
+        headers=headers,
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def smtp_failure(error: BaseException) -> tuple[bool, int | None, str]:
+    """(permanent for the address?, SMTP code, text) of a failed send."""
+    code: int | None = None
+    text = str(error)
+    address_related = False
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(error.recipients.values()))
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        address_related = True
+    elif isinstance(error, smtplib.SMTPResponseException):
+        code = error.smtp_code
+        reply = error.smtp_error
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        # The message or mailbox refused; a refused sender or log-in is our configuration.
+        address_related = isinstance(error, smtplib.SMTPDataError)
+    if not text:
+        text = type(error).__name__
+    permanent = address_related and code is not None and 500 <= code < 600
+    return permanent, code, f"{code} {text}" if code else f"{type(error).__name__}: {text}"
+
+
+def emails_send(*, notification_ids: list[int]) -> dict[str, int]:
+    """Send pending e-mail notifications over one SMTP connection; returns outcome counts."""
+    outcome = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    rows = list(
+        Notification.objects.filter(pk__in=notification_ids)
+        .select_related("alert", "destination")
+        .order_by("pk")
+    )
+    connection = None
+    cache: dict = {}
+    for notification in rows:
+        claimed = Notification.objects.filter(
+            pk=notification.pk, status=DeliveryStatus.PENDING
+        ).update(status=DeliveryStatus.SENDING)
+        if not claimed:
+            outcome["skipped"] += 1
+            continue
+        destination = notification.destination
+        if destination.status == DestinationStatus.PERMANENTLY_FAILED:
+            _finish(notification, DeliveryStatus.SKIPPED, error=destination.last_error)
+            outcome["skipped"] += 1
+            continue
+        try:
+            if connection is None:
+                connection = get_connection(fail_silently=False)
+                connection.open()
+            connection.send_messages([_email(notification, cache)])
+        except (smtplib.SMTPException, OSError) as error:
+            permanent, code, text = smtp_failure(error)
+            if not isinstance(error, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
+                connection = _drop(connection)
+            if permanent:
+                _finish(notification, DeliveryStatus.FAILED, error=text, code=code)
+                _mark_failed(destination, text)
+                outcome["failed"] += 1
+            elif notification.attempt >= settings.ALERTS_EMAIL_MAX_ATTEMPTS:
+                _finish(notification, DeliveryStatus.FAILED, error=f"{text} (gave up)", code=code)
+                outcome["failed"] += 1
+            else:
+                _finish(notification, DeliveryStatus.RETRY_SCHEDULED, error=text, code=code)
+                _retry_email(notification)
+                outcome["retry"] += 1
+            logger.warning(
+                "alert e-mail %s attempt %s: %s", notification.pk, notification.attempt, text
+            )
+            continue
+        _finish(notification, DeliveryStatus.SENT, sent_at=timezone.now())
+        outcome["sent"] += 1
+    _drop(connection)
+    return outcome
+
+
+def _drop(connection):
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - a dead connection may fail to say goodbye
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+    return None
+
+
+def _finish(notification: Notification, status: str, *, error: str = "", code=None, sent_at=None):
+    notification.status = status
+    notification.error = error[:2000]
+    notification.smtp_code = code
+    notification.sent_at = sent_at
+    notification.save(update_fields=["status", "error", "smtp_code", "sent_at"])
+
+
+def _mark_failed(destination: EmailDestination, text: str) -> None:
+    EmailDestination.objects.filter(pk=destination.pk).update(
+        status=DestinationStatus.PERMANENTLY_FAILED,
+        last_error=text[:2000],
+        failed_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
+def _retry_email(notification: Notification) -> None:
+    delay = backoff_seconds(notification.attempt)
+    retry = Notification.objects.create(
+        alert=notification.alert,
+        destination=notification.destination,
+        attempt=notification.attempt + 1,
+        address=notification.address,
+        subject=notification.subject,
+        message_id=notification.message_id,
+        in_reply_to=notification.in_reply_to,
+        references=notification.references,
+        not_before=timezone.now() + timezone.timedelta(seconds=delay),
+    )
+
+    def queue() -> None:
+        from apps.alerts import tasks
+
+        tasks.send_emails.apply_async(args=[[retry.pk]], countdown=delay)
+
+    transaction.on_commit(queue)
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+
+def _validate_endpoint(*, url: str, event_types: list[str], name: str) -> None:
+    from django.core.validators import URLValidator
+
+    errors = {}
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        errors["url"] = "Enter a full http(s) URL."
+    else:
+        if url.startswith("http://") and not settings.ALERTS_WEBHOOK_ALLOW_HTTP:
+            errors["url"] = "Use https:// (plain http is allowed only when configured)."
+    if not event_types or set(event_types) - set(EVENT_TYPES.values()):
+        errors["event_types"] = "Choose one or more of: " + ", ".join(EVENT_TYPES.values()) + "."
+    if not name.strip():
+        errors["name"] = "Give the endpoint a name."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, actor: User, name: str, url: str, event_types: list[str], request=None
+) -> WebhookEndpoint:
+    _validate_endpoint(url=url, event_types=event_types, name=name)
+    if WebhookEndpoint.objects.filter(agency=actor.agency, name=name.strip()).exists():
+        raise ValidationError({"name": "Your agency already has an endpoint with this name."})
+    endpoint = WebhookEndpoint.objects.create(
+        agency=actor.agency,
+        name=name.strip(),
+        url=url,
+        secret=new_secret(),
+        event_types=sorted(set(event_types)),
+        created_by=actor,
+    )
+    record_event(
+        action="alerts.webhook_created",
+        actor=actor,
+        agency=actor.agency,
+        target=endpoint,
+        request=request,
+        details={"url": url, "event_types": endpoint.event_types},
+    )
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    actor: User,
+    name: str,
+    url: str,
+    event_types: list[str],
+    active: bool,
+    request=None,
+) -> WebhookEndpoint:
+    _validate_endpoint(url=url, event_types=event_types, name=name)
+    clash = WebhookEndpoint.objects.filter(agency=endpoint.agency, name=name.strip()).exclude(
+        pk=endpoint.pk
+    )
+    if clash.exists():
+        raise ValidationError({"name": "Your agency already has an endpoint with this name."})
+    endpoint.name = name.strip()
+    endpoint.url = url
+    endpoint.event_types = sorted(set(event_types))
+    endpoint.active = active
+    endpoint.save()
+    record_event(
+        action="alerts.webhook_updated",
+        actor=actor,
+        agency=endpoint.agency,
+        target=endpoint,
+        request=request,
+        details={"url": url, "event_types": endpoint.event_types, "active": active},
+    )
+    return endpoint
+
+
+def webhook_secret_rotate(*, endpoint: WebhookEndpoint, actor: User, request=None) -> str:
+    endpoint.secret = new_secret()
+    endpoint.save(update_fields=["secret", "updated_at"])
+    record_event(
+        action="alerts.webhook_secret_rotated",
+        actor=actor,
+        agency=endpoint.agency,
+        target=endpoint,
+        request=request,
+    )
+    return endpoint.secret
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: User, request=None) -> None:
+    record_event(
+        action="alerts.webhook_deleted",
+        actor=actor,
+        agency=endpoint.agency,
+        target=endpoint,
+        request=request,
+        details={"url": endpoint.url},
+    )
+    endpoint.delete()
+
+
+def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
+    """POST one delivery attempt, record the response, queue the next attempt if due."""
+    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.SENDING
+    )
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("endpoint", "message").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.active:
+        delivery.status = DeliveryStatus.SKIPPED
+        delivery.error = "Endpoint deactivated."
+        delivery.finished_at = timezone.now()
+        delivery.save()
+        return delivery
+    body = delivery.request_body.encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"ShotSpotterOpen-Webhooks/{settings.APP_VERSION}",
+        SIGNATURE_HEADER: signature_header(secret=endpoint.secret, timestamp=timestamp, body=body),
+        "X-ShotSpotter-Event": EVENT_TYPES[delivery.message.kind],
+        "X-ShotSpotter-Delivery": str(delivery.delivery_id),
+        "X-ShotSpotter-Attempt": str(delivery.attempt),
+    }
+    started = time.perf_counter()
+    retry = False
+    try:
+        response = requests.post(
+            delivery.url,
+            data=body,
+            headers=headers,
+            timeout=settings.ALERTS_WEBHOOK_TIMEOUT_S,
+            allow_redirects=False,
+        )
+    except requests.RequestException as error:
+        delivery.error = f"{type(error).__name__}: {error}"[:2000]
+        retry = True
+    else:
+        delivery.response_status = response.status_code
+        delivery.response_excerpt = response.text[:EXCERPT_CHARS]
+        if 200 <= response.status_code < 300:
+            delivery.status = DeliveryStatus.SENT
+        else:
+            delivery.error = f"HTTP {response.status_code}"
+            retry = response.status_code >= 500 or response.status_code in RETRY_HTTP_STATUSES
+            if not retry:
+                delivery.status = DeliveryStatus.FAILED
+    delivery.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    delivery.finished_at = timezone.now()
+    if retry:
+        if delivery.attempt >= settings.ALERTS_WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.error += " (gave up)"
+        else:
+            delivery.status = DeliveryStatus.RETRY_SCHEDULED
+    delivery.save()
+    if delivery.status == DeliveryStatus.RETRY_SCHEDULED:
+        _retry_webhook(delivery)
+    return delivery
+
+
+def _retry_webhook(delivery: WebhookDelivery) -> None:
+    delay = backoff_seconds(delivery.attempt)
+    retry = WebhookDelivery.objects.create(
+        endpoint=delivery.endpoint,
+        message=delivery.message,
+        delivery_id=delivery.delivery_id,
+        attempt=delivery.attempt + 1,
+        url=delivery.url,
+        request_body=delivery.request_body,
+        not_before=timezone.now() + timezone.timedelta(seconds=delay),
+    )
+
+    def queue() -> None:
+        from apps.alerts import tasks
+
+        tasks.deliver_webhook.apply_async(args=[retry.pk], countdown=delay)
+
+    transaction.on_commit(queue)
+
+
+def requeue_stalled(*, older_than_s: int = 120) -> int:
+    """Queue again pending rows whose task never ran (e.g. the broker was down)."""
+    from apps.alerts import tasks
+
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
+    emails = list(
+        Notification.objects.filter(
+            status=DeliveryStatus.PENDING, not_before__lt=cutoff
+        ).values_list("pk", flat=True)[:5000]
+    )
+    hooks = list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, not_before__lt=cutoff
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in hooks:
+        tasks.deliver_webhook.delay(delivery_id)
+    size = settings.ALERTS_EMAIL_BATCH_SIZE
+    for start in range(0, len(emails), size):
+        tasks.send_emails.delay(emails[start : start + size])
+    return len(emails) + len(hooks)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())

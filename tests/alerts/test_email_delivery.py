@@ -1,0 +1,215 @@
+"""Alert e-mails through a real SMTP server (aiosmtpd): content, retries, failures, threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from apps.alerts.models import (
+    AlertMessage,
+    DeliveryStatus,
+    DestinationStatus,
+    EmailDestination,
+    Notification,
+)
+from tests.alerts.support import agency_with_geography, published_incident, siren_user
+
+pytestmark = pytest.mark.django_db
+
+AT = dt.datetime(2026, 6, 10, 4, 30, tzinfo=dt.UTC)  # 23:30 CDT on June 9
+
+
+@pytest.fixture
+def scene():
+    agency, area, districts, beats = agency_with_geography()
+    incident = published_incident(area=area, beat=beats["12"], at=AT, rounds=5)
+    return agency, area, beats, incident
+
+
+def test_publish_emails_matching_users_with_html_and_text(smtp_server, publish, scene):
+    agency, area, beats, incident = scene
+    siren_user(
+        agency=agency,
+        email="night@example.org",
+        subscription={"time_windows": [["22:00", "06:00"]]},
+    )
+    siren_user(agency=agency, email="beat11@example.org", beats=[beats["11"]])
+
+    publish(incident)
+
+    assert [m["To"] for m in smtp_server.messages] == ["night@example.org"]
+    message = smtp_server.messages[0]
+    reference = f"417-{incident.number}"
+    # Django folds an encoded subject onto a continuation line; clients drop the fold.
+    assert message["Subject"].strip() == (
+        f"Multiple gunshots (5 rounds) — 1200 block of W Main St, Beat 12 — #{reference}"
+    )
+    text = smtp_server.body(message, "plain")
+    html = smtp_server.body(message, "html")
+    link = f"https://siren.example.org/incident/417/{incident.number}"
+    for body in (text, html):
+        assert link in body
+        assert "2026-06-09T23:30:00-05:00" in body  # agency time, CDT
+        assert "1200 block of W Main St" in body
+        assert "District 1" in body and "12" in body
+        assert f"{incident.latitude:.6f}"[:8] in body
+        assert "openstreetmap.org/?mlat=" in body
+    assert "Rounds:          5" in text
+    row = Notification.objects.get()
+    assert row.status == DeliveryStatus.SENT and row.attempt == 1 and row.sent_at is not None
+    assert row.message_id == message["Message-ID"]
+    assert row.kind == "publish"
+
+
+def test_transient_451_is_retried_and_then_delivered(smtp_server, publish, scene):
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    smtp_server.data_replies.append("451 4.3.0 Mailbox busy, try again later")
+
+    publish(incident)
+
+    assert len(smtp_server.refused) == 1 and smtp_server.refused[0][1].startswith("451")
+    assert [m["To"] for m in smtp_server.messages] == ["officer@example.org"]
+    first, second = Notification.objects.order_by("attempt")
+    assert (first.attempt, first.status, first.smtp_code) == (
+        1,
+        DeliveryStatus.RETRY_SCHEDULED,
+        451,
+    )
+    assert "try again later" in first.error
+    assert (second.attempt, second.status) == (2, DeliveryStatus.SENT)
+    assert second.not_before > first.created_at  # scheduled with backoff
+    assert first.message_id == second.message_id == smtp_server.messages[0]["Message-ID"]
+    assert EmailDestination.objects.get().status == DestinationStatus.OK
+
+
+def test_unreachable_server_is_transient_and_gives_up_after_max_attempts(settings, publish, scene):
+    import socket
+
+    agency, area, beats, incident = scene
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.ALERTS_EMAIL_MAX_ATTEMPTS = 3
+    siren_user(agency=agency, email="officer@example.org")
+
+    publish(incident)
+
+    rows = list(Notification.objects.order_by("attempt"))
+    assert [r.status for r in rows] == [
+        DeliveryStatus.RETRY_SCHEDULED,
+        DeliveryStatus.RETRY_SCHEDULED,
+        DeliveryStatus.FAILED,
+    ]
+    assert all("ConnectionRefusedError" in r.error for r in rows)
+    assert rows[-1].error.endswith("(gave up)")
+    # A dead server says nothing about the address.
+    assert EmailDestination.objects.get().status == DestinationStatus.OK
+
+
+def test_permanent_550_is_recorded_marks_the_address_and_later_alerts_skip_it(
+    smtp_server, publish, scene, client
+):
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="gone@example.org")
+    siren_user(agency=agency, email="fine@example.org")
+    smtp_server.rcpt_replies["gone@example.org"] = "550 5.1.1 <gone@example.org>: No such user"
+
+    publish(incident)
+
+    assert [m["To"] for m in smtp_server.messages] == ["fine@example.org"]
+    failed = Notification.objects.get(address="gone@example.org")
+    assert failed.status == DeliveryStatus.FAILED and failed.smtp_code == 550
+    assert "No such user" in failed.error
+    assert Notification.objects.filter(address="gone@example.org").count() == 1  # no retry
+    destination = EmailDestination.objects.get(address="gone@example.org")
+    assert destination.status == DestinationStatus.PERMANENTLY_FAILED
+    assert "550" in destination.last_error and destination.failed_at is not None
+
+    second = published_incident(area=area, beat=beats["11"], at=AT + dt.timedelta(hours=1))
+    publish(second)
+    skipped = Notification.objects.get(address="gone@example.org", alert__incident=second)
+    assert skipped.status == DeliveryStatus.SKIPPED
+    assert len(smtp_server.refused) == 1  # never tried again
+
+
+def test_updates_and_cancel_follow_up_in_the_same_thread(smtp_server, publish, scene):
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    siren_user(agency=agency, email="quiet@example.org", subscription={"send_updates": False})
+
+    publish(incident)
+    first = {m["To"]: m for m in smtp_server.messages}
+    smtp_server.clear()
+    publish(incident, "update", "reclassified")
+    publish(incident, "update", "comment")
+    publish(incident, "cancel")
+
+    followups = smtp_server.messages
+    assert [m["To"] for m in followups] == ["officer@example.org"] * 3
+    root = first["officer@example.org"]["Message-ID"]
+    for message in followups:
+        assert message["In-Reply-To"] == root
+        assert message["References"].split()[0] == root
+        assert (
+            message["Subject"].strip() == "Re: " + first["officer@example.org"]["Subject"].strip()
+        )
+        assert message["Message-ID"] != root
+    assert len({m["Message-ID"] for m in followups}) == 3
+    assert followups[2]["References"].split() == [
+        root,
+        followups[0]["Message-ID"],
+        followups[1]["Message-ID"],
+    ]
+    assert "the incident was reclassified" in smtp_server.body(followups[0])
+    assert "CANCELLED" in smtp_server.body(followups[2])
+    assert list(AlertMessage.objects.values_list("kind", flat=True)) == [
+        "publish",
+        "update",
+        "update",
+        "cancel",
+    ]
+
+
+def test_a_redelivered_task_does_not_send_twice(
+    smtp_server, scene, django_capture_on_commit_callbacks
+):
+    from apps.alerts import tasks
+
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.record_message.delay("0b6f1d9e-1111-4a4a-9a9a-123456789abc", incident.pk, "publish")
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.record_message.delay("0b6f1d9e-1111-4a4a-9a9a-123456789abc", incident.pk, "publish")
+    assert len(smtp_server.messages) == 1
+    assert AlertMessage.objects.count() == 1
+
+
+def test_through_the_review_services(smtp_server, scene, django_capture_on_commit_callbacks):
+    """The real publish path: a reviewer claims and decides; then comments."""
+    from apps.incidents.models import IncidentStatus
+    from apps.review import services as review
+    from tests.factories import UserFactory
+
+    agency, area, beats, incident = scene
+    incident.status = IncidentStatus.PENDING_REVIEW
+    incident.published_at = None
+    incident.save()
+    siren_user(agency=agency, email="officer@example.org")
+    reviewer = UserFactory(irc_reviewer=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        review.claim(reviewer=reviewer, incident_id=incident.pk)
+        review.decide(
+            reviewer=reviewer, incident_id=incident.pk, decision="multiple_gunshots", rounds=6
+        )
+    assert len(smtp_server.messages) == 1
+    assert smtp_server.messages[0]["Subject"].strip().startswith("Multiple gunshots (6 rounds) — ")
+    with django_capture_on_commit_callbacks(execute=True):
+        review.add_comment(author=reviewer, incident_id=incident.pk, text="Shots near the park.")
+    assert len(smtp_server.messages) == 2
+    assert smtp_server.messages[1]["In-Reply-To"] == smtp_server.messages[0]["Message-ID"]

@@ -1,0 +1,209 @@
+"""Briefing Room figures against counts computed here from the raw rows, exports, access."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import random
+import zoneinfo
+from collections import Counter
+
+import pytest
+
+from apps.accounts.models import Application
+from apps.audit.models import AuditEvent
+from apps.incidents.models import Incident, IncidentStatus
+from tests.alerts.support import agency_with_geography, published_incident
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
+START, END = dt.date(2026, 2, 23), dt.date(2026, 3, 22)  # spans the 2026-03-08 DST change
+
+
+@pytest.fixture
+def scene():
+    agency, area, districts, beats = agency_with_geography()
+    rng = random.Random(7)
+    beat_choices = [beats["11"], beats["12"], beats["21"], None]
+    span = (
+        dt.datetime(2026, 3, 25, tzinfo=dt.UTC) - dt.datetime(2026, 2, 20, tzinfo=dt.UTC)
+    ).total_seconds()
+    for _ in range(90):
+        at = dt.datetime(2026, 2, 20, tzinfo=dt.UTC) + dt.timedelta(seconds=rng.uniform(0, span))
+        incident = published_incident(
+            area=area,
+            beat=rng.choice(beat_choices),
+            at=at,
+            rounds=rng.choice([1, 1, 2, 5]),
+            machine_class=rng.choice(["gunfire", "gunfire", "gunfire", "firework"]),
+            lat=41.80 + rng.uniform(0, 0.05),
+            lon=-87.70 + rng.uniform(0, 0.05),
+        )
+        roll = rng.random()
+        if roll < 0.1:
+            incident.status = IncidentStatus.DISMISSED  # cancelled alerts are not counted
+            incident.save()
+        elif roll < 0.2:
+            incident.status = IncidentStatus.PENDING_REVIEW
+            incident.published_at = None
+            incident.save()
+    # Right at the edges of the period (local midnight) and in another agency.
+    published_incident(
+        area=area, beat=beats["11"], at=dt.datetime(2026, 2, 23, 6, 0, tzinfo=dt.UTC)
+    )
+    published_incident(
+        area=area, beat=beats["11"], at=dt.datetime(2026, 2, 23, 5, 59, tzinfo=dt.UTC)
+    )
+    published_incident(
+        area=area, beat=beats["11"], at=dt.datetime(2026, 3, 23, 4, 59, tzinfo=dt.UTC)
+    )
+    published_incident(
+        area=area, beat=beats["11"], at=dt.datetime(2026, 3, 23, 5, 0, tzinfo=dt.UTC)
+    )
+    other, other_area, _, other_beats = agency_with_geography(system_id="418")
+    for k in range(5):
+        published_incident(
+            area=other_area,
+            beat=other_beats["11"],
+            at=dt.datetime(2026, 3, 1 + k, 12, tzinfo=dt.UTC),
+        )
+    analyst = UserFactory(agency=agency, applications=[Application.BRIEFING_ROOM])
+    return agency, analyst
+
+
+def expected_rows(agency, types=None):
+    """Independently: the agency's published incidents whose local date is in the period."""
+    rows = []
+    for incident in Incident.objects.filter(agency=agency):
+        if incident.status != IncidentStatus.PUBLISHED or incident.published_at is None:
+            continue
+        local = incident.first_shot_at.astimezone(CHICAGO)
+        if not (START <= local.date() <= END):
+            continue
+        if incident.machine_class != "gunfire":
+            kind = "possible_gunfire"
+        else:
+            kind = "multiple_gunshots" if incident.rounds > 1 else "single_gunshot"
+        if types and kind not in types:
+            continue
+        rows.append((incident, local, kind))
+    return rows
+
+
+def query(**extra):
+    params = {"start": START.isoformat(), "end": END.isoformat()}
+    params.update(extra)
+    return params
+
+
+def test_figures_equal_counts_computed_from_the_raw_rows(client, scene):
+    agency, analyst = scene
+    client.force_login(analyst)
+    reply = client.get("/briefing-room/", query())
+    assert reply.status_code == 200
+    figures = reply.context["figures"]
+    rows = expected_rows(agency)
+    assert figures.total == len(rows) > 40
+
+    beats = Counter(i.beat.name if i.beat else "(no beat)" for i, _, _ in rows)
+    assert {k: v for k, v in figures.by_beat if v} == dict(beats)
+    districts = Counter(i.district.name if i.district else "(no district)" for i, _, _ in rows)
+    assert {k: v for k, v in figures.by_district if v} == dict(districts)
+    hours = Counter(local.hour for _, local, _ in rows)
+    assert figures.by_hour == [hours.get(h, 0) for h in range(24)]
+    weekdays = Counter(local.strftime("%A") for _, local, _ in rows)
+    names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    assert figures.by_weekday == [weekdays.get(n, 0) for n in names]
+    weeks = Counter(
+        (local.date() - dt.timedelta(days=local.weekday())).isoformat() for _, local, _ in rows
+    )
+    assert {w.isoformat(): n for w, n in figures.by_week if n} == dict(weeks)
+    assert [w.isoformat() for w, _ in figures.by_week] == [
+        "2026-02-23",
+        "2026-03-02",
+        "2026-03-09",
+        "2026-03-16",
+    ]
+    kinds = Counter(kind for _, _, kind in rows)
+    assert dict(figures.by_type) == {
+        "Single gunshot": kinds["single_gunshot"],
+        "Multiple gunshots": kinds["multiple_gunshots"],
+        "Possible gunfire": kinds["possible_gunfire"],
+    }
+    heat = reply.context["heat"]
+    assert sum(cell[2] for cell in heat["cells"]) == len(rows)
+    page = reply.content.decode()
+    assert f'<span data-figure="total">{len(rows)}</span>' in page
+    assert 'id="heat-data"' in page and "js/briefing/heatmap.js" in page
+    assert "<script>" not in page  # CSP: no inline script
+
+
+def test_the_type_filter(client, scene):
+    agency, analyst = scene
+    client.force_login(analyst)
+    reply = client.get("/briefing-room/", query(types=["multiple_gunshots", "possible_gunfire"]))
+    rows = expected_rows(agency, types={"multiple_gunshots", "possible_gunfire"})
+    assert reply.context["figures"].total == len(rows)
+    assert 0 < len(rows) < len(expected_rows(agency))
+
+
+def test_exports_are_audited_with_their_filters(client, scene):
+    agency, analyst = scene
+    client.force_login(analyst)
+    reply = client.get("/briefing-room/export.csv", query(types=["single_gunshot"]))
+    assert reply.status_code == 200 and reply["Content-Type"].startswith("text/csv")
+    records = list(csv.DictReader(io.StringIO(reply.content.decode())))
+    rows = expected_rows(agency, types={"single_gunshot"})
+    assert sorted(r["reference"] for r in records) == sorted(f"417-{i.number}" for i, _, _ in rows)
+    assert {r["type"] for r in records} == {"single_gunshot"}
+    event = AuditEvent.objects.get(action="export.csv")
+    assert event.actor == analyst and event.agency == agency
+    assert event.details["filters"]["types"] == ["single_gunshot"]
+    assert event.details["filters"]["start"] == START.isoformat()
+    assert event.details["rows"] == len(rows)
+
+    reply = client.get("/briefing-room/export.geojson", query())
+    collection = json.loads(reply.content)
+    assert collection["type"] == "FeatureCollection"
+    assert len(collection["features"]) == len(expected_rows(agency))
+    feature = collection["features"][0]
+    assert feature["geometry"]["type"] == "Point" and len(feature["geometry"]["coordinates"]) == 2
+    event = AuditEvent.objects.get(action="export.geojson")
+    assert event.details["rows"] == len(expected_rows(agency))
+
+
+def test_csv_cells_cannot_become_formulas(client, scene):
+    agency, analyst = scene
+    incident = Incident.objects.filter(agency=agency, status=IncidentStatus.PUBLISHED).first()
+    incident.nearest_address = '=HYPERLINK("http://evil.example","x")'
+    incident.first_shot_at = dt.datetime(2026, 3, 10, 18, tzinfo=dt.UTC)
+    incident.save()
+    client.force_login(analyst)
+    text = client.get("/briefing-room/export.csv", query()).content.decode()
+    assert "'=HYPERLINK" in text
+
+
+def test_bad_filters_are_refused_and_nothing_is_exported(client, scene):
+    agency, analyst = scene
+    client.force_login(analyst)
+    bad = {"start": "2026-03-10", "end": "2026-03-01"}
+    assert client.get("/briefing-room/", bad).status_code == 400
+    assert client.get("/briefing-room/export.csv", bad).status_code == 400
+    assert client.get("/briefing-room/export.geojson", {"start": "soon"}).status_code == 400
+    assert not AuditEvent.objects.filter(action__startswith="export.").exists()
+
+
+def test_the_briefing_room_needs_its_own_grant(client, scene):
+    agency, analyst = scene
+    assert client.get("/briefing-room/").status_code == 302
+    client.force_login(UserFactory(agency=agency, applications=[Application.INVESTIGATOR_PORTAL]))
+    for url in ("/briefing-room/", "/briefing-room/export.csv", "/briefing-room/export.geojson"):
+        reply = client.get(url)
+        assert reply.status_code == 403 and b"Briefing Room" in reply.content
+    assert not AuditEvent.objects.filter(action__startswith="export.").exists()
+    client.force_login(UserFactory(irc_reviewer=True))
+    # review-center staff do not use the agency applications (two-factor first, then 403)
+    assert client.get("/briefing-room/").status_code in (302, 403)
