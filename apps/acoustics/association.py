@@ -99,7 +99,7 @@ class AssociationConfig:
     min_shot_interval_s: float = 0.050
     # A shot may fit at most this many times worse (residual RMS) than the shots already
     # accepted from the same input, and always up to the floor.
-    rms_gate_factor: float = 2.5
+    rms_gate_factor: float = 2.0
     rms_gate_floor_s: float = 0.006
     # A real shot is heard by the sensors nearest to it: at least this share of the n
     # sensors nearest the fitted source (n = sensors in the shot) must be in the shot.
@@ -572,13 +572,28 @@ class _Associator:
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> list[_Candidate]:
+        data = self.data
+        order = np.lexsort((data.t, -self.strength))
+        candidates, blocked_by = self._seed(order)
+        accepted = self._accept(candidates, [])
+        # Second chance for pulses whose seeding was skipped because a candidate that was
+        # then refused (e.g. a mixture of echoes) already fitted them.
+        refused = {id(c) for c in candidates} - {id(c) for c in accepted}
+        retry = [i for i in order if not data.used[i] and id(blocked_by.get(i)) in refused]
+        if retry:
+            more, _ = self._seed(np.array(retry))
+            accepted = self._accept(more, accepted)
+        return accepted
+
+    def _seed(self, order: np.ndarray) -> tuple[list[_Candidate], dict[int, _Candidate]]:
+        """Candidates from seeds in the given order (strongest pulses first), skipping
+        pulses that a candidate already fits well or that look like a weaker echo."""
         data, cfg = self.data, self.config
         candidates: list[_Candidate] = []
-        explained = np.zeros(len(data.t), dtype=bool)
+        explained = data.used.copy()
+        blocked_by: dict[int, _Candidate] = {}
         explained_by_sensor: dict[int, list[int]] = {}
-        # Strongest pulses first: a shot's loudest pulses are direct arrivals at the sensors
-        # nearest to it, which give well-conditioned hypotheses; echoes come later and weaker.
-        for seed in np.lexsort((data.t, -self.strength)):
+        for seed in order:
             if explained[seed] or self._is_seed_echo(seed, explained_by_sensor):
                 continue
             candidate = self._hypotheses(seed, explained)
@@ -591,16 +606,18 @@ class _Associator:
                 np.abs(candidate.fix.residuals_s) <= cfg.explained_fraction * cfg.tolerance_s
             ]
             explained[well_fit] = True
+            for m in well_fit:
+                blocked_by.setdefault(int(m), candidate)
             for m in candidate.members:
                 explained_by_sensor.setdefault(int(data.sensor[m]), []).append(int(m))
-        return self._accept(candidates)
+        return candidates, blocked_by
 
-    def _accept(self, candidates: list[_Candidate]) -> list[_Candidate]:
+    def _accept(self, candidates: list[_Candidate], accepted: list[_Candidate]) -> list[_Candidate]:
         cfg, data = self.config, self.data
         heap = [(-c.score, k, c) for k, c in enumerate(candidates)]
         heapq.heapify(heap)
         counter = len(candidates)
-        accepted: list[_Candidate] = []
+        accepted = list(accepted)
         while heap:
             _, _, candidate = heapq.heappop(heap)
             if np.any(data.used[candidate.members]):
