@@ -26,7 +26,8 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
    - it is an accepted shot's reverberation (same place, < 50 ms later); or
    - it is an echo ghost: most of its pulses follow, weaker, an accepted shot's pulses on
      the same sensors while it sits elsewhere (echoes always arrive after the direct path).
-Matching is done with the source at the median sensor height (2.5D) unless a height is
+Pulses that were not tried as seeds because a refused candidate fitted them get a second
+seeding pass. Matching is done with the source at the median sensor height (2.5D) unless a height is
 given, which keeps hilly arrays consistent; the reported fix is 2D unless a height is given.
 
 Sensors farther than `max_range_m` from a source are not matched to it. Work is bounded:
