@@ -314,10 +314,16 @@ def comment(request: HttpRequest, incident_id: int) -> HttpResponse:
 @reviewer_required
 @require_GET
 def filtered(request: HttpRequest) -> HttpResponse:
+    rows = selectors.filtered_incidents()
+    for row in rows:
+        ranked = sorted(
+            (row.get("class_probabilities") or {}).items(), key=lambda kv: kv[1], reverse=True
+        )
+        row["top_classes"] = [(name, round(float(p) * 100)) for name, p in ranked[:2]]
     return render(
         request,
         "review/filtered.html",
-        {"tab": "filtered", "rows": selectors.filtered_incidents(), "form": PromoteForm()},
+        {"tab": "filtered", "rows": rows, "form": PromoteForm()},
     )
 
 
@@ -374,9 +380,31 @@ def surge(request: HttpRequest, area_id: int) -> HttpResponse:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     figures = selectors.review_metrics()
-    peak = max((count for _, count in figures.hourly), default=0)
     return render(
         request,
         "review/metrics.html",
-        {"tab": "metrics", "m": figures, "peak": peak},
+        {"tab": "metrics", "m": figures, "chart": _hourly_chart(figures.hourly)},
     )
+
+
+def _hourly_chart(hourly) -> dict:
+    """Bars of the decisions per clock hour for an inline SVG (viewBox 0 0 720 140)."""
+    peak = max((count for _, count in hourly), default=0) or 1
+    step = 700 / max(len(hourly), 1)
+    bars = []
+    for index, (hour, count) in enumerate(hourly):
+        height = 100 * count / peak
+        bars.append(
+            {
+                "x": 10 + index * step + 1,
+                "width": max(step - 2, 1),
+                "y": 110 - height,
+                "height": height,
+                "count": count,
+                "label": f"{hour:%H}" if index % 3 == 0 else "",
+                "hour": f"{hour:%Y-%m-%d %H}:00",
+                "cx": 10 + index * step + step / 2,
+                "ty": 110 - height - 3,
+            }
+        )
+    return {"bars": bars, "peak": peak}

@@ -90,6 +90,21 @@ def _css(selector):
     return lambda d: d.find_elements(By.CSS_SELECTOR, selector)
 
 
+def _click(driver, selector):
+    """Click an element of the live queue, whose rows the page may re-render meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def attempt(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    _wait(driver, attempt, message=f"could not click {selector}")
+
+
 def _login_with_totp(driver, server, user, device):
     from selenium.webdriver.common.by import By
 
@@ -164,7 +179,7 @@ def test_reviewer_sees_claims_plays_and_decides_live(
     assert first_page == 1  # still the same page: no reload happened
 
     # The first reviewer claims it; the second sees who holds it.
-    first.find_element(By.CSS_SELECTOR, f"{row} button[type=submit]").click()
+    _click(first, f"{row} button[type=submit]")
     _wait(first, lambda d: f"/review/incident/{incident.pk}/" in d.current_url)
     _wait(
         second,
@@ -312,7 +327,7 @@ def test_screenshots_of_the_queue_and_the_review_screen(
     _session_browser(driver, server, reviewer)
     _live(driver)
     driver.save_screenshot(str(out / "review-queue.png"))
-    driver.find_element(By.CSS_SELECTOR, f'tr[data-incident="{main.pk}"] button').click()
+    _click(driver, f'tr[data-incident="{main.pk}"] button')
     _wait(driver, _css("#map .leaflet-interactive"))
     driver.find_element(By.TAG_NAME, "body").send_keys("2")
     time.sleep(0.3)
@@ -320,5 +335,37 @@ def test_screenshots_of_the_queue_and_the_review_screen(
     driver.set_window_size(1024, 768)
     time.sleep(0.3)
     driver.save_screenshot(str(out / "review-screen-1024.png"))
+    # The filtered list and the metrics, with a few decisions behind them.
+    make_incident(
+        agency=agency,
+        area=area,
+        rounds=6,
+        clips=0,
+        detected_ago_s=300,
+        status=IncidentStatus.FILTERED,
+        address="900 NE Adams St",
+        probabilities={
+            "gunfire": 0.04,
+            "firework": 0.05,
+            "backfire": 0.03,
+            "construction": 0.85,
+            "other": 0.03,
+        },
+    )
+    for label, reason in (("single_gunshot", None), ("not_gunfire", "firework")):
+        decided = make_incident(agency=agency, area=area, rounds=1, clips=0, detected_ago_s=40)
+        services.claim(reviewer=other_reviewer, incident_id=decided.pk)
+        services.decide(
+            reviewer=other_reviewer,
+            incident_id=decided.pk,
+            decision=label,
+            rounds=1,
+            not_gunfire_reason=reason,
+        )
+    driver.set_window_size(1366, 768)
+    driver.get(server.url + "/review/filtered/")
+    driver.save_screenshot(str(out / "review-filtered.png"))
+    driver.get(server.url + "/review/metrics/")
+    driver.save_screenshot(str(out / "review-metrics.png"))
     for name in ("review-queue.png", "review-screen.png"):
         assert (out / name).stat().st_size > 10_000

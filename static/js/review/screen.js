@@ -294,8 +294,16 @@
   });
 
   /* --- Claim keep-alive and live notices ---------------------------------------------------- */
+  // Keep the claim only while the reviewer is actually working on it: an unattended
+  // screen stops touching, so the claim idles out and returns to the queue.
+  var lastActivity = Date.now();
+  ["keydown", "mousedown", "mousemove", "wheel", "touchstart"].forEach(function (name) {
+    document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
+  });
   if (canDecide) {
     window.setInterval(function () {
+      var playing = players.some(function (p) { return p.classList.contains("playing"); });
+      if (!playing && Date.now() - lastActivity > 30000) { return; }
       fetch(screen.getAttribute("data-touch-url"), {
         method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf }
       }).then(function (response) {
