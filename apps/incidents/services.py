@@ -136,7 +136,7 @@ def schedule_coverage_area(*, coverage_area_id: int) -> bool:
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         # Embedded mode and tests: the run happens right here; there is no queue to share.
         try:
-            process_coverage_area.apply(kwargs={"coverage_area_id": coverage_area_id}).get()
+            process_coverage_area.delay(coverage_area_id=coverage_area_id)
         except Exception:
             logger.exception("pipeline run for coverage area %s failed", coverage_area_id)
             return False
