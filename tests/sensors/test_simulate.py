@@ -290,11 +290,16 @@ def test_a_simulated_gunshot_becomes_an_incident_and_its_audio_is_answered(
         "--speed",
         "100",
         "--linger",
-        "8",
+        "12",
         data_dir=tmp_path,
     )
 
-    incident = Incident.objects.get()
+    incidents = list(Incident.objects.all())
+    assert len(incidents) == 1, (
+        [(i.number, i.machine_class, i.latitude, i.longitude, i.n_sensors) for i in incidents],
+        output,
+    )
+    incident = incidents[0]
     lat, lon = map(float, re.search(r"gunfire x1 at ([-\d.]+), ([-\d.]+)", output).groups())
     from apps.geo.polygons import haversine_m
 
