@@ -236,6 +236,43 @@ def test_reviewer_sees_claims_plays_and_decides_live(
     assert time.monotonic() - started < 60
 
 
+def test_not_gunfire_by_keyboard_needs_a_reason_and_escape_cancels(
+    server, browsers, agency, area, reviewer
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    incident = _queue_incident(agency=agency, area=area, rounds=2, clips=1)
+    services.claim(reviewer=reviewer, incident_id=incident.pk)
+    driver = browsers(width=1024, height=768)
+    _session_browser(driver, server, reviewer)
+    driver.get(f"{server.url}/review/incident/{incident.pk}/")
+    body = driver.find_element(By.TAG_NAME, "body")
+    summary = lambda d: d.find_element(By.ID, "decision-summary").text  # noqa: E731
+
+    body.send_keys("0")
+    _wait(driver, lambda d: "what was it?" in summary(d))
+    assert driver.find_element(By.ID, "reasons").is_displayed()
+    body.send_keys("p")  # no reason yet: nothing is posted
+    time.sleep(0.3)
+    assert f"/review/incident/{incident.pk}/" in driver.current_url
+    body.send_keys(Keys.ESCAPE)  # the choice is cleared
+    _wait(driver, lambda d: "Choose a type" in summary(d))
+    assert not driver.find_element(By.ID, "reasons").is_displayed()
+    assert not driver.find_elements(By.CSS_SELECTOR, "input[name=decision]:checked")
+
+    body.send_keys("0")
+    body.send_keys("k")
+    _wait(driver, lambda d: "Not gunfire (Firecracker)" in summary(d))
+    body.send_keys("p")
+    _wait(driver, lambda d: d.current_url.endswith("/review/"))
+    decision = ReviewDecision.objects.get(incident=incident)
+    assert (decision.decision, decision.not_gunfire_reason) == ("not_gunfire", "firecracker")
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.DISMISSED
+    assert "Not gunfire, dismissed." in driver.page_source
+
+
 def test_queue_reconnects_and_catches_up_after_the_server_restarts(
     server, browsers, agency, area, reviewer
 ):
