@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.portal",
     "apps.alerts",
     "apps.briefing",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [

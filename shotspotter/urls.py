@@ -14,6 +14,7 @@ urlpatterns = [
     path("alerts/", include("apps.alerts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/sensor/", include("apps.sensors.urls")),
+    path("api/v1/incidents/", include("apps.integrations.urls")),
     path("platform-admin/", staff_admin_site.urls),
     path("review/", include("apps.review.urls")),
 ]
