@@ -16,9 +16,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # Embedded mode: SQLite, in-memory channel layer, Celery tasks in-process, console e-mail.
 run: export DEBUG ?= 1
+# The city simulator drives virtual sensors through the real signed API, so incidents
+# arrive in the review queue; it waits for the server and stops with it.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py simulate --server http://$(HOST):$(PORT) --wait 120 \
+		--replay-chicago $(SHARED_DATA)/chicago-audio & \
+	trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 test: $(VENV)/.installed
