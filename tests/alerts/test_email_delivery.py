@@ -213,3 +213,14 @@ def test_through_the_review_services(smtp_server, scene, django_capture_on_commi
         review.add_comment(author=reviewer, incident_id=incident.pk, text="Shots near the park.")
     assert len(smtp_server.messages) == 2
     assert smtp_server.messages[1]["In-Reply-To"] == smtp_server.messages[0]["Message-ID"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_alerts_command_reports_percentiles(capsys):
+    """The benchmark runs end to end on a few recipients (real commits, real servers)."""
+    from django.core.management import call_command
+
+    call_command("bench_alerts", recipients=5, current_database=True)
+    out = capsys.readouterr().out
+    assert "e-mails accepted by SMTP: 5 of 5" in out and "webhooks received: 1" in out
+    assert "publish -> e-mail accepted: p50" in out and "p95" in out

@@ -207,3 +207,13 @@ def test_the_briefing_room_needs_its_own_grant(client, scene):
     client.force_login(UserFactory(irc_reviewer=True))
     # review-center staff do not use the agency applications (two-factor first, then 403)
     assert client.get("/briefing-room/").status_code in (302, 403)
+
+
+def test_without_filters_the_last_28_local_days_are_shown(client, scene):
+    agency, analyst = scene
+    client.force_login(analyst)
+    reply = client.get("/briefing-room/")
+    assert reply.status_code == 200
+    filters = reply.context["filters"]
+    assert (filters.end - filters.start).days == 27
+    assert "Export CSV" in reply.content.decode()

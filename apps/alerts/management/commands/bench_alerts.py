@@ -51,11 +51,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--recipients", type=int, default=500)
         parser.add_argument("--batch-size", type=int, default=settings.ALERTS_EMAIL_BATCH_SIZE)
+        parser.add_argument(
+            "--current-database",
+            action="store_true",
+            help="Write into the configured database instead of a throw-away one (tests).",
+        )
 
-    def handle(self, *args, recipients: int, batch_size: int, **options):
+    def handle(self, *args, recipients: int, batch_size: int, current_database=False, **options):
         if recipients < 1:
             raise CommandError("--recipients must be at least 1")
+        import logging
+
         from aiosmtpd.controller import Controller
+
+        # The test servers' and the eager task tracer's per-message log lines are not
+        # part of what is measured.
+        for name in ("mail.log", "celery.app.trace", "apps.alerts"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         from shotspotter.celery import app as celery_app
 
@@ -65,7 +77,9 @@ class Command(BaseCommand):
         smtp = _SMTPClock()
         controller = Controller(smtp, hostname="127.0.0.1", port=smtp_port)
         controller.start()
-        old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        old_name = None
+        if not current_database:
+            old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         hook_times: list[float] = []
 
         class Hook(BaseHTTPRequestHandler):
@@ -106,7 +120,8 @@ class Command(BaseCommand):
             server.shutdown()
             server.server_close()
             controller.stop()
-            connection.creation.destroy_test_db(old_name, verbosity=0)
+            if old_name is not None:
+                connection.creation.destroy_test_db(old_name, verbosity=0)
 
     def _run(self, *, recipients: int, hook_url: str, smtp: _SMTPClock, hook_times: list):
         from django.contrib.auth.hashers import make_password
