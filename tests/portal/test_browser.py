@@ -179,7 +179,7 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
     WebDriverWait(first, 5).until(
         lambda d: f"/console/incident/{agency.system_id}/{incident.number}" in d.current_url
     )
-    WebDriverWait(second, 2, poll_frequency=0.05).until(
+    WebDriverWait(second, 3, poll_frequency=0.05).until(
         lambda d: "blinking" not in toaster(d).get_attribute("class")
     )
     assert "Opened by Anna Call-Taker" in toaster(second).text
@@ -206,13 +206,13 @@ def test_new_comment_appears_on_the_open_details_page_without_reload(server, bro
     driver.execute_script("window.__sameDocument = 42")
 
     comment(incident, "Possibly located behind the school building")
-    WebDriverWait(driver, 3, poll_frequency=0.05).until(
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(
         lambda d: (
             "Possibly located behind the school building" in d.find_element(By.ID, "timeline").text
         )
     )
     assert driver.execute_script("return window.__sameDocument") == 42
-    WebDriverWait(driver, 2).until(lambda d: played(d, "gong") >= 1)
+    WebDriverWait(driver, 5).until(lambda d: played(d, "gong") >= 1)
     # The nearby panel and the map show the same incident.
     nearby = driver.find_elements(By.CSS_SELECTOR, "#nearby-list li[data-incident-id]")
     markers = driver.find_elements(By.CSS_SELECTOR, "#map path.incident-marker")
@@ -223,15 +223,20 @@ def test_new_comment_appears_on_the_open_details_page_without_reload(server, bro
 
     # A moved location and a reclassification update the same page in place, with a gong.
     move(incident, lat=40.6946, lon=-89.5890, note="Possibly located behind the school")
-    WebDriverWait(driver, 3, poll_frequency=0.05).until(
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(
         lambda d: "40.69460" in text_of(d, ".fact-location")
     )
     reclassify(incident, decision="single_gunshot", reason="Echoes, one shot", rounds=1)
-    WebDriverWait(driver, 3, poll_frequency=0.05).until(
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(
         lambda d: text_of(d, ".fact-type") == "Single gunshot"
     )
-    WebDriverWait(driver, 2).until(lambda d: played(d, "gong") >= 3)
+    WebDriverWait(driver, 5).until(lambda d: played(d, "gong") >= 3)
     assert driver.execute_script("return window.__sameDocument") == 42
+
+    # "Copy secure link" puts the link on the clipboard (or shows it, selectable).
+    driver.find_element(By.CSS_SELECTOR, ".copy-link").click()
+    secure_link = f"{server.url}/incident/{agency.system_id}/{incident.number}"
+    WebDriverWait(driver, 5).until(lambda d: secure_link in text_of(d, ".copy-result"))
 
     # "View on Siren" opens the same incident in a new tab with the same session.
     console_tab = driver.current_window_handle
@@ -310,11 +315,11 @@ def test_investigator_details_update_in_place_without_live_access(server, browse
     driver.execute_script("window.__sameDocument = 7")
     comment(incident, "Shell casings found at the corner")
     driver.execute_script("window.portalPoll()")  # what the page does every 20 s
-    WebDriverWait(driver, 3).until(
+    WebDriverWait(driver, 5).until(
         lambda d: "Shell casings found at the corner" in text_of(d, "#timeline")
     )
     assert driver.execute_script("return window.__sameDocument") == 7
-    WebDriverWait(driver, 2).until(lambda d: played(d, "gong") == 1)
+    WebDriverWait(driver, 5).until(lambda d: played(d, "gong") == 1)
     driver.execute_script("window.portalPoll()")  # nothing new: no gong
     time.sleep(0.5)
     assert played(driver, "gong") == 1
