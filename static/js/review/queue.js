@@ -76,4 +76,7 @@
 
   tick();
   window.setInterval(tick, 1000);
+  // Safety net: re-read the queue now and then even without events (an incident whose
+  // announcement was lost still shows up within this time).
+  window.setInterval(function () { schedule(0); }, 30000);
 })();

@@ -42,7 +42,19 @@
     // The view first: Leaflet cannot place vector layers on a map without one.
     var bounds = data.incident.ellipse.slice();
     data.sensors.forEach(function (s) { bounds.push([s.lat, s.lon]); });
-    map.fitBounds(bounds, { paddingTopLeft: [24, 24], paddingBottomRight: [120, 24], maxZoom: 18 });
+    var fitAll = function () {
+      map.fitBounds(bounds, { paddingTopLeft: [24, 34], paddingBottomRight: [120, 24], maxZoom: 18 });
+    };
+    fitAll();
+    document.querySelectorAll(".map-zoom").forEach(function (button) {
+      button.addEventListener("click", function () {
+        if (button.getAttribute("data-zoom") === "ellipse") {
+          map.fitBounds(data.incident.ellipse, { padding: [40, 40], maxZoom: 19 });
+        } else {
+          fitAll();
+        }
+      });
+    });
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     if (data.area) {
       L.geoJSON(data.area, { style: { color: "#79aec8", weight: 1, fill: false, dashArray: "4 4" }, interactive: false }).addTo(map);
