@@ -97,13 +97,19 @@ def compute_features(
 
     fft_size = 1 << (len(segment) - 1).bit_length()
     envelope = np.abs(hilbert(segment, N=fft_size)[: len(segment)])
-    fast = _smooth(envelope, samples=int(0.0005 * fs))
     slow = _smooth(envelope, samples=int(0.002 * fs))
     noise_env = float(np.sqrt(noise_ms))
 
     # Rise: from 10% to 90% of the way from the noise floor to the first 50 ms peak.
-    head = fast[: max(int(0.050 * fs), 2)]
-    i_peak = int(np.argmax(head))
+    # Rise time needs a little audio before the onset: the picked onset (and a sensor's
+    # reported one) can be a sample or a millisecond late.
+    lead = min(onset_index, int(0.005 * fs))
+    context = wave[onset_index - lead : onset_index + int(0.050 * fs)]
+    head = _smooth(
+        np.abs(hilbert(context, N=1 << (len(context) - 1).bit_length()))[: len(context)],
+        samples=int(0.0005 * fs),
+    )
+    i_peak = lead + int(np.argmax(head[lead:]))
     floor = min(noise_env, float(head[i_peak]))
     span = float(head[i_peak]) - floor
     rise_ms = (

@@ -38,6 +38,7 @@ FREQUENCIES_HZ = np.fft.rfftfreq(FFT_SIZE, 1.0 / SENSOR_RATE_HZ)
 
 # TN 098: onset picking error through ShotSpotter sensors.
 NEARBY_FACADE_M = 150.0
+REVERB_TAU_S = (0.020, 0.080)  # amplitude decay time constant of the reverberant tail
 
 PICKING_MEAN_S = -316e-6
 PICKING_SIGMA_S = 99.6e-6
@@ -279,6 +280,24 @@ class RenderedPulse:
     waveform: np.ndarray
 
 
+def _reverberation(rng: np.random.Generator) -> np.ndarray:
+    """Transfer function of a diffuse urban reverberation tail following each arrival.
+
+    Many weak reflections off facades, cars and trees: exponentially decaying noise from
+    1 ms on, with total energy between -4 and +8 dB of the arrival itself. Real gunshot
+    pulses in the Pittsburgh audio decay over tens of milliseconds, not the 2 ms of the
+    muzzle blast in free field.
+    """
+    t = np.arange(FFT_SIZE) / SENSOR_RATE_HZ
+    tail = rng.standard_normal(FFT_SIZE) * np.exp(
+        -t / rng.uniform(REVERB_TAU_S[0], REVERB_TAU_S[1])
+    )
+    tail[t < 0.001] = 0.0
+    energy = 10 ** (rng.uniform(-4.0, 8.0) / 10)
+    tail *= math.sqrt(energy / float(np.sum(tail**2)))
+    return np.fft.rfft(tail)
+
+
 class _NoiseBank:
     """Ambient noise per sensor: one long pink-noise record, sliced at random offsets."""
 
@@ -342,6 +361,8 @@ def select_and_render(
                 -loss_db * (math.log(10) / 20)
                 - 2j * np.pi * FREQUENCIES_HZ * fraction / SENSOR_RATE_HZ
             )
+            if arrival.shock_wave is None:
+                transfer = transfer * (1.0 + _reverberation(rng))
             received[key] = (whole, np.fft.irfft(source * arrival.amplitude * transfer, FFT_SIZE))
         return received[key]
 

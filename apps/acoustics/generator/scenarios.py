@@ -28,7 +28,7 @@ from apps.acoustics.io import format_utc, write_allpulses
 from apps.acoustics.sound import speed_of_sound
 from apps.acoustics.types import Pulse, Weather
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 SCENARIO_KINDS = (
     "single_shot",
     "semi_auto",
