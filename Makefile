@@ -6,7 +6,7 @@ SHARED_DATA ?= ../shared/data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo worker beat web bench bench-quick clean
+.PHONY: run test lint format migrate demo worker beat web bench bench-quick bench-pipeline clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,9 +58,17 @@ beat: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire
+	$(MAKE) bench-pipeline
 
 bench-quick: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire --quick
+
+# Ingest and shot-to-review-queue latency with PostgreSQL, Redis, daphne and one Celery
+# worker. Creates (and drops) its own database bench_pipeline on that server.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/0
+bench-pipeline: $(VENV)/.installed
+	DEBUG=1 DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench_pipeline
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
