@@ -8,6 +8,7 @@ privacy policy requires for every export.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import zoneinfo
 
@@ -20,15 +21,17 @@ from apps.accounts.access import application_required
 from apps.accounts.models import Application
 from apps.audit.services import record_event
 from apps.briefing import selectors
-from apps.briefing.forms import BriefingFilterForm
+from apps.briefing.forms import DEFAULT_DAYS, BriefingFilterForm
 
 
 def _filters(request: HttpRequest):
     agency = request.user.agency
     today = timezone.now().astimezone(zoneinfo.ZoneInfo(agency.time_zone)).date()
-    form = BriefingFilterForm(request.GET or None, agency=agency, today=today)
-    if not request.GET:
-        form = BriefingFilterForm({}, agency=agency, today=today)
+    data = request.GET
+    if not data:  # the default period, shown in the form
+        start = today - dt.timedelta(days=DEFAULT_DAYS - 1)
+        data = {"start": start.isoformat(), "end": today.isoformat()}
+    form = BriefingFilterForm(data, agency=agency, today=today)
     if not form.is_valid():
         return form, None
     data = form.cleaned_data
