@@ -742,10 +742,20 @@ def _retry_webhook(delivery: WebhookDelivery) -> None:
 
 
 def requeue_stalled(*, older_than_s: int = 120) -> int:
-    """Queue again pending rows whose task never ran (e.g. the broker was down)."""
+    """Queue again work whose task never ran (e.g. the broker was down at commit time):
+    messages without their e-mails made, and pending e-mails and webhook POSTs.
+
+    A row left in "sending" (a worker died during the SMTP or HTTP exchange) is not
+    resent blindly; it stays visible on the delivery pages.
+    """
     from apps.alerts import tasks
 
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
+    messages = list(
+        AlertMessage.objects.filter(emails_created_at__isnull=True, sent_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:100]
+    )
     emails = list(
         Notification.objects.filter(
             status=DeliveryStatus.PENDING, not_before__lt=cutoff
@@ -758,10 +768,12 @@ def requeue_stalled(*, older_than_s: int = 120) -> int:
     )
     for delivery_id in hooks:
         tasks.deliver_webhook.delay(delivery_id)
+    for message_id in messages:
+        tasks.create_emails.delay(message_id)
     size = settings.ALERTS_EMAIL_BATCH_SIZE
     for start in range(0, len(emails), size):
         tasks.send_emails.delay(emails[start : start + size])
-    return len(emails) + len(hooks)
+    return len(messages) + len(emails) + len(hooks)
 
 
 def new_event_id() -> str:

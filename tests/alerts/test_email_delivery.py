@@ -224,3 +224,32 @@ def test_bench_alerts_command_reports_percentiles(capsys):
     out = capsys.readouterr().out
     assert "e-mails accepted by SMTP: 5 of 5" in out and "webhooks received: 1" in out
     assert "publish -> e-mail accepted: p50" in out and "p95" in out
+
+
+def test_work_whose_task_was_lost_is_queued_again(
+    smtp_server, scene, django_capture_on_commit_callbacks
+):
+    """The broker was down at commit: nothing was queued; the beat task picks it up."""
+    from apps.alerts import services
+    from apps.alerts.models import WebhookDelivery
+    from tests.factories import UserFactory
+
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    boss = UserFactory(super_user=True, agency=agency)
+    services.webhook_endpoint_create(
+        actor=boss, name="CAD", url="http://127.0.0.1:9/x", event_types=["incident.published"]
+    )
+    # Made in the test's transaction: the on-commit queueing never happens.
+    message = services.alert_message_record(
+        event_uuid=services.new_event_id(), incident_id=incident.pk, kind="publish"
+    )
+    assert message.emails_created_at is None and not smtp_server.messages
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
+
+    assert services.requeue_stalled(older_than_s=60) == 0  # too recent to be lost
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = services.requeue_stalled(older_than_s=-60)
+    assert queued == 2  # the message's e-mails and the webhook POST
+    assert [m["To"] for m in smtp_server.messages] == ["officer@example.org"]
+    assert WebhookDelivery.objects.filter(attempt=1).get().status != DeliveryStatus.PENDING
