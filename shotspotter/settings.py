@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.alerts",
     "apps.briefing",
     "apps.integrations",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [
@@ -311,6 +312,19 @@ ALERTS_CAP_SENDER = env_str(
 CELERY_BEAT_SCHEDULE["alerts-requeue-stalled"] = {
     "task": "alerts.requeue_stalled",
     "schedule": 60.0,
+}
+
+# --- Privacy: retention (apps.privacy.conf has the defaults; docs/privacy.md) ---------------
+# Days kept: summary pulses in no located shot, machine-filtered incidents (with their shots
+# and pulses), audio of incidents decided "not gunfire". Published audio is never purged.
+# Not below the sensors' 72 h buffer for pulses and filtered incidents.
+RETENTION_PULSES_DAYS = env_int("RETENTION_PULSES_DAYS", 30, minimum=3)
+RETENTION_FILTERED_INCIDENTS_DAYS = env_int("RETENTION_FILTERED_INCIDENTS_DAYS", 30, minimum=3)
+RETENTION_DISMISSED_AUDIO_DAYS = env_int("RETENTION_DISMISSED_AUDIO_DAYS", 30, minimum=1)
+RETENTION_INTERVAL_S = env_int("RETENTION_INTERVAL_S", 3600, minimum=60, maximum=86400)
+CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
+    "task": "privacy.apply_retention",
+    "schedule": float(RETENTION_INTERVAL_S),
 }
 
 # --- Maps -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/sensor/", include("apps.sensors.urls")),
     path("api/v1/incidents/", include("apps.integrations.urls")),
     path("platform-admin/", staff_admin_site.urls),
+    path("privacy/", include("apps.privacy.urls")),
     path("review/", include("apps.review.urls")),
 ]
 
