@@ -223,11 +223,15 @@ def _purge_dismissed_audio(*, report: RetentionReport, agencies: dict[int, str])
     skip: set[int] = set()
     while ids := _next_batch(queryset, skip=skip):
         with transaction.atomic():
-            # Re-read under lock: a reclassification may have published the incident.
+            # Lock the incidents (the review center's decisions lock them too), then
+            # re-read: a reclassification may have published one meanwhile.
+            list(
+                Incident.objects.filter(audio_clips__pk__in=ids)
+                .select_for_update()
+                .values_list("pk")
+            )
             rows = list(
-                queryset.filter(pk__in=ids)
-                .select_for_update(of=("self", "incident"))
-                .values_list("pk", "incident__agency_id", "file")
+                queryset.filter(pk__in=ids).values_list("pk", "incident__agency_id", "file")
             )
             AudioClip.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
         # The files go once their rows are gone for good: a failed transaction keeps both.
