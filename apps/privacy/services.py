@@ -137,9 +137,10 @@ def _agency_ids_to_system_ids() -> dict[int, str]:
     return dict(Agency.objects.values_list("id", "system_id"))
 
 
-def _next_batch(queryset: QuerySet, *, skip: set[int]) -> list[int]:
+def _next_batch(queryset: QuerySet, *, after: int) -> list[int]:
+    """The next primary keys due, in order (keyset pagination: rows kept are not re-read)."""
     size = retention_setting("RETENTION_BATCH_SIZE")
-    return list(queryset.exclude(pk__in=skip).order_by("pk").values_list("pk", flat=True)[:size])
+    return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
 
 
 def _count_filtered(*, report: RetentionReport, agency: str, incident_ids: list[int]) -> list[int]:
@@ -170,8 +171,8 @@ def _purge_filtered_incidents(*, report: RetentionReport, agencies: dict[int, st
         for agency_id, incident_ids in grouped.items():
             _count_filtered(report=report, agency=agencies[agency_id], incident_ids=incident_ids)
         return
-    skip: set[int] = set()
-    while ids := _next_batch(queryset, skip=skip):
+    last = 0
+    while ids := _next_batch(queryset, after=last):
         with transaction.atomic():
             # Re-read under lock: a human may have touched one since it was selected.
             locked = list(queryset.filter(pk__in=ids).select_for_update().values_list("pk"))
@@ -184,7 +185,7 @@ def _purge_filtered_incidents(*, report: RetentionReport, agencies: dict[int, st
                 Incident.objects.filter(pk__in=incident_ids).delete()
                 # ... and the pulses, now free, with them.
                 SensorPulse.objects.filter(pk__in=pulse_ids).delete()
-        skip.update(ids)
+        last = ids[-1]
 
 
 def _pulse_counts(queryset: QuerySet[SensorPulse]) -> list[tuple[int, int]]:
@@ -198,8 +199,8 @@ def _purge_pulses(*, report: RetentionReport, agencies: dict[int, str]) -> None:
         for agency_id, count in _pulse_counts(queryset):
             report.add(key="pulses", agency=agencies[agency_id], count=count)
         return
-    skip: set[int] = set()
-    while ids := _next_batch(queryset, skip=skip):
+    last = 0
+    while ids := _next_batch(queryset, after=last):
         with transaction.atomic():
             # The filter re-checks "no shot" at delete time; the PROTECT foreign key of
             # ShotPulse refuses the delete should a shot take one concurrently.
@@ -208,7 +209,7 @@ def _purge_pulses(*, report: RetentionReport, agencies: dict[int, str]) -> None:
             batch.delete()
         for agency_id, count in counts:
             report.add(key="pulses", agency=agencies[agency_id], count=count)
-        skip.update(ids)
+        last = ids[-1]
 
 
 def _purge_dismissed_audio(*, report: RetentionReport, agencies: dict[int, str]) -> None:
@@ -220,8 +221,8 @@ def _purge_dismissed_audio(*, report: RetentionReport, agencies: dict[int, str])
             if name and default_storage.exists(name):
                 report.add(key="dismissed_audio_files", agency=system_id, count=1)
         return
-    skip: set[int] = set()
-    while ids := _next_batch(queryset, skip=skip):
+    last = 0
+    while ids := _next_batch(queryset, after=last):
         with transaction.atomic():
             # Lock the incidents (the review center's decisions lock them too), then
             # re-read: a reclassification may have published one meanwhile.
@@ -241,7 +242,7 @@ def _purge_dismissed_audio(*, report: RetentionReport, agencies: dict[int, str])
             if name and default_storage.exists(name):
                 default_storage.delete(name)
                 report.add(key="dismissed_audio_files", agency=system_id, count=1)
-        skip.update(ids)
+        last = ids[-1]
 
 
 def retention_apply(
