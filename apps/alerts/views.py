@@ -22,7 +22,12 @@ from apps.accounts.management_views import agency_super_user_required
 from apps.accounts.models import Application
 from apps.alerts import selectors, services
 from apps.alerts.forms import AlertPreferencesForm, WebhookEndpointForm, add_service_errors
-from apps.alerts.models import DeliveryStatus, DestinationStatus, EmailDestination
+from apps.alerts.models import (
+    EVENT_TYPES,
+    DeliveryStatus,
+    DestinationStatus,
+    EmailDestination,
+)
 from apps.alerts.signing import SIGNATURE_HEADER
 
 PAGE_SIZE = 50
@@ -143,14 +148,8 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
                 # Shown once, on this response only; never again.
                 return _webhook_detail(request, endpoint, new_secret=endpoint.secret, status=201)
         return render(request, "alerts/webhook_form.html", {"form": form}, status=400)
-    form = WebhookEndpointForm(initial={"event_types": [c for c, _ in form_event_choices()]})
+    form = WebhookEndpointForm(initial={"event_types": list(EVENT_TYPES.values())})
     return render(request, "alerts/webhook_form.html", {"form": form})
-
-
-def form_event_choices():
-    from apps.alerts.forms import EVENT_CHOICES
-
-    return EVENT_CHOICES
 
 
 def _endpoint(request: HttpRequest, pk: int):

@@ -145,6 +145,13 @@ def test_an_unreachable_receiver_gives_up_after_max_attempts(settings, publish, 
 def test_super_user_adds_an_endpoint_and_sees_the_secret_once(client, scene):
     agency, boss, incident = scene
     login_verified(client, boss)
+    form = client.get("/alerts/agency/webhooks/add/")
+    assert form.status_code == 200
+    assert form.context["form"].initial["event_types"] == [
+        "incident.published",
+        "incident.updated",
+        "incident.cancelled",
+    ]
     reply = client.post(
         "/alerts/agency/webhooks/add/",
         {
