@@ -308,7 +308,8 @@ def _msgid(*, message: AlertMessage, destination: EmailDestination) -> str:
 
 
 def email_subject(*, facts: dict) -> str:
-    return f"{facts['headline']} — {facts['where']} — #{facts['reference']}"
+    subject = f"{facts['headline']} — {facts['where']} — #{facts['reference']}"
+    return " ".join(subject.split())  # no line breaks: they would forge headers
 
 
 def _notifications_create(*, message: AlertMessage, incident: Incident) -> list[int]:

@@ -253,3 +253,14 @@ def test_work_whose_task_was_lost_is_queued_again(
     assert queued == 2  # the message's e-mails and the webhook POST
     assert [m["To"] for m in smtp_server.messages] == ["officer@example.org"]
     assert WebhookDelivery.objects.filter(attempt=1).get().status != DeliveryStatus.PENDING
+
+
+def test_a_line_break_in_the_address_cannot_forge_headers(smtp_server, publish, scene):
+    agency, area, beats, incident = scene
+    incident.nearest_address = "12 Main St\r\nBcc: everyone@example.org"
+    incident.save()
+    siren_user(agency=agency, email="officer@example.org")
+    publish(incident)
+    (message,) = smtp_server.messages
+    assert message["Bcc"] is None and smtp_server.envelopes[0].rcpt_tos == ["officer@example.org"]
+    assert "12 Main St Bcc: everyone@example.org" in message["Subject"]
