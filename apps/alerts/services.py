@@ -500,6 +500,12 @@ def emails_send(*, notification_ids: list[int]) -> dict[str, int]:
                 "alert e-mail %s attempt %s: %s", notification.pk, notification.attempt, text
             )
             continue
+        except Exception as error:  # a bug must not strand the rest of the batch
+            logger.exception("alert e-mail %s could not be built or sent", notification.pk)
+            _finish(notification, DeliveryStatus.FAILED, error=f"{type(error).__name__}: {error}")
+            connection = _drop(connection)
+            outcome["failed"] += 1
+            continue
         _finish(notification, DeliveryStatus.SENT, sent_at=timezone.now())
         outcome["sent"] += 1
     _drop(connection)
