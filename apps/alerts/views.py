@@ -260,7 +260,7 @@ def cap_feed(request: HttpRequest, system_id: str) -> HttpResponse:
         }
         for row in rows
     ]
-    return render(
+    response = render(
         request,
         "alerts/cap_feed.xml",
         {
@@ -271,6 +271,8 @@ def cap_feed(request: HttpRequest, system_id: str) -> HttpResponse:
         },
         content_type="application/atom+xml; charset=utf-8",
     )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_GET
@@ -280,7 +282,9 @@ def cap_message(request: HttpRequest, system_id: str, number: int, sequence: int
     message = get_object_or_404(
         selectors.cap_messages(agency=agency), incident__number=number, sequence=sequence
     )
-    return HttpResponse(message.cap_xml, content_type="application/cap+xml; charset=utf-8")
+    response = HttpResponse(message.cap_xml, content_type="application/cap+xml; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- Incident report ------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"incidents-{request.user.agency.system_id}-{filters.start}-{filters.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
     writer = csv.writer(response)
     writer.writerow(selectors.CSV_COLUMNS)
     for row in rows:
@@ -125,5 +126,6 @@ def export_geojson(request: HttpRequest) -> HttpResponse:
     )
     name = f"incidents-{request.user.agency.system_id}-{filters.start}-{filters.end}.geojson"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
     _audit_export(request, action="export.geojson", filters=filters, count=len(rows))
     return response

@@ -93,6 +93,7 @@ def test_the_feed_and_documents_need_siren_in_the_same_agency(client, scene):
     assert f"http://testserver{doc}" in links
     reply = client.get(doc)
     assert reply.status_code == 200 and reply["Content-Type"].startswith("application/cap+xml")
+    assert "no-store" in reply["Cache-Control"] and "no-store" in feed["Cache-Control"]
     validate_cap(reply.content.decode())
     assert text(reply.content.decode(), "cap:msgType") == "Update"
 

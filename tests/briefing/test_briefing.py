@@ -155,6 +155,7 @@ def test_exports_are_audited_with_their_filters(client, scene):
     client.force_login(analyst)
     reply = client.get("/briefing-room/export.csv", query(types=["single_gunshot"]))
     assert reply.status_code == 200 and reply["Content-Type"].startswith("text/csv")
+    assert reply["Cache-Control"] == "no-store"
     records = list(csv.DictReader(io.StringIO(reply.content.decode())))
     rows = expected_rows(agency, types={"single_gunshot"})
     assert sorted(r["reference"] for r in records) == sorted(f"417-{i.number}" for i, _, _ in rows)
