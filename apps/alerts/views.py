@@ -230,14 +230,47 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _own_agency(request: HttpRequest, system_id: str):
-    agency = request.user.agency
+    agency = getattr(request, "cap_agency", None) or request.user.agency
     if agency is None or agency.system_id != system_id:
         raise Http404("No such feed.")
     return agency
 
 
+def cap_access(view):
+    """A dispatch system's integration API token (``Authorization: Bearer ...``, its agency
+    only, rate-limited) or a logged-in user of the agency with the Siren grant."""
+    from functools import wraps
+
+    siren_view = application_required(Application.SIREN)(view)
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, system_id: str, **kwargs) -> HttpResponse:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.lower().startswith("bearer "):
+            return siren_view(request, system_id, **kwargs)
+        from apps.integrations import services as integrations
+
+        try:
+            token = integrations.api_token_authenticate(plaintext=header.split(None, 1)[1].strip())
+        except integrations.TokenRefused as refusal:
+            response = HttpResponse(refusal.detail, status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="integration-api"'
+            return response
+        if token.agency.system_id != system_id:
+            raise Http404("No such feed.")
+        decision = integrations.api_token_rate_check(token=token)
+        if not decision.allowed:
+            response = HttpResponse("Too many requests.", status=429, content_type="text/plain")
+            response["Retry-After"] = str(int(decision.retry_after_s or 1))
+            return response
+        request.cap_agency = token.agency
+        return view(request, system_id, **kwargs)
+
+    return wrapped
+
+
 @require_GET
-@application_required(Application.SIREN)
+@cap_access
 def cap_feed(request: HttpRequest, system_id: str) -> HttpResponse:
     """An Atom feed of the agency's CAP messages (newest first), each linking its document."""
     agency = _own_agency(request, system_id)
@@ -276,7 +309,7 @@ def cap_feed(request: HttpRequest, system_id: str) -> HttpResponse:
 
 
 @require_GET
-@application_required(Application.SIREN)
+@cap_access
 def cap_message(request: HttpRequest, system_id: str, number: int, sequence: int) -> HttpResponse:
     agency = _own_agency(request, system_id)
     message = get_object_or_404(

@@ -102,3 +102,24 @@ def test_the_feed_and_documents_need_siren_in_the_same_agency(client, scene):
     client.force_login(outsider)
     assert client.get("/alerts/cap/417.xml").status_code == 404
     assert client.get(doc).status_code == 404
+
+
+def test_a_dispatch_system_reads_the_feed_with_an_integration_api_token(client, scene):
+    from apps.integrations.services import api_token_create
+
+    agency, incident = scene
+    token = api_token_create(agency=agency, name="CAD east").plaintext
+    other_agency, *_ = agency_with_geography(system_id="418")
+    other_token = api_token_create(agency=other_agency, name="CAD west").plaintext
+    doc = f"/alerts/cap/417/{incident.number}/1.xml"
+
+    feed = client.get("/alerts/cap/417.xml", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert feed.status_code == 200 and b"urn:shotspotter-open:417" in feed.content
+    reply = client.get(doc, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert reply.status_code == 200
+    validate_cap(reply.content.decode())
+    assert text(reply.content.decode(), "cap:msgType") == "Alert"
+
+    assert client.get(doc, HTTP_AUTHORIZATION=f"Bearer {other_token}").status_code == 404
+    refused = client.get(doc, HTTP_AUTHORIZATION="Bearer sso_nope.nope")
+    assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
