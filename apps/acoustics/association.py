@@ -93,6 +93,22 @@ class AssociationConfig:
     echo_snr_drop_db: float = 8.0
     # A candidate is a ghost if this share of its pulses are echoes of an accepted shot.
     ghost_share: float = 0.6
+    # Timing ghosts: a reflection is a secondary source excited by the shot's wavefront.
+    # A facade (mirror image) fires at the shot's emission time from the mirrored point; a
+    # compact reflector fires when the wavefront reaches it (t_shot + distance / c). A
+    # candidate elsewhere (within ghost_max_distance_m) whose emission time matches either
+    # to within ghost_time_tolerance_s (plus its position uncertainty along the line to
+    # the shot) and whose pulses come after the shot's on most shared sensors is an echo.
+    ghost_time_tolerance_s: float = 0.004
+    ghost_max_distance_m: float = 400.0
+    # Bursts: every shot of a burst comes from the same place. From each accepted shot's
+    # place, each unused pulse back-projects to an emission time (arrival - travel time);
+    # other rounds show up as clusters of such times from many sensors within
+    # burst_width_s, which then seed candidates at that place (up to burst_window_s away).
+    burst_width_s: float = 0.008
+    burst_window_s: float = 10.0
+    burst_passes: int = 3
+    max_burst_peaks: int = 200
     # Shots this close to an accepted shot are repeats (a burst), never its echo ghosts...
     same_place_m: float = 20.0
     # ...unless closer in time than this: then they are that shot's reverberation (bursts
@@ -512,6 +528,34 @@ class _Associator:
                     break
         return echoes / len(candidate.members)
 
+    def _timing_ghost_of(self, candidate: _Candidate, shot: _Candidate) -> bool:
+        """Is the candidate explained as a reflection of the accepted shot, by timing alone?"""
+        cfg, data = self.config, self.data
+        gx, gy = candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y
+        distance = math.hypot(gx, gy)
+        if not cfg.same_place_m < distance <= cfg.ghost_max_distance_m:
+            return False
+        u = np.array([gx, gy]) / distance
+        spread = math.sqrt(max(float(u @ (candidate.fix.cov_xy + shot.fix.cov_xy) @ u), 0.0))
+        tolerance = cfg.ghost_time_tolerance_s + 2.0 * spread / self.c
+        lag = candidate.fix.t_emit - shot.fix.t_emit
+        if abs(lag) > tolerance and abs(lag - distance / self.c) > tolerance:
+            return False
+        by_sensor = {int(data.sensor[m]): int(m) for m in shot.members}
+        common = later = 0
+        for pulse in candidate.members:
+            direct = by_sensor.get(int(data.sensor[pulse]))
+            if direct is None:
+                continue
+            common += 1
+            later += data.t[pulse] > data.t[direct]
+        return common >= 3 and later >= cfg.ghost_share * common
+
+    def _is_ghost(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
+        if self._ghost_share(candidate, accepted) >= self.config.ghost_share:
+            return True
+        return any(self._timing_ghost_of(candidate, shot) for shot in accepted)
+
     def _sensors_needed(
         self, x: float, y: float, first: float, last: float, own: int, half_width: float
     ) -> int:
@@ -584,7 +628,60 @@ class _Associator:
         if retry:
             more, _ = self._seed(np.array(retry))
             accepted = self._accept(more, accepted)
+        scanned: list[tuple[float, float]] = []
+        for _ in range(self.config.burst_passes):
+            more = self._burst_candidates(accepted, scanned)
+            if not more:
+                break
+            accepted = self._accept(more, accepted)
         return accepted
+
+    def _burst_candidates(
+        self, accepted: list[_Candidate], scanned: list[tuple[float, float]]
+    ) -> list[_Candidate]:
+        """Candidates for further rounds fired from the places of accepted shots."""
+        cfg, data = self.config, self.data
+        found: list[_Candidate] = []
+        for shot in sorted(accepted, key=lambda c: -c.score):
+            x, y = shot.fix.x, shot.fix.y
+            if any(math.hypot(x - a, y - b) <= cfg.same_place_m for a, b in scanned):
+                continue
+            scanned.append((x, y))
+            t0 = shot.fix.t_emit
+            lo = np.searchsorted(data.t, t0 - cfg.burst_window_s, "left")
+            hi = np.searchsorted(data.t, t0 + cfg.burst_window_s + 2.0, "right")
+            free = lo + np.flatnonzero(~data.used[lo:hi])
+            travel = self._predict(x, y, 0.0)  # NaN beyond max_range_m
+            emit = data.t[free] - travel[data.sensor[free]]
+            keep = np.isfinite(emit)
+            emit, sensor = emit[keep], data.sensor[free][keep]
+            if len(emit) < cfg.min_sensors:
+                continue
+            order = np.argsort(emit)
+            emit, sensor = emit[order], sensor[order]
+            ends = np.searchsorted(emit, emit + cfg.burst_width_s, "right")
+            starts = np.flatnonzero(ends - np.arange(len(emit)) >= cfg.min_sensors)
+            counts = np.array([len(set(sensor[i : ends[i]].tolist())) for i in starts])
+            if len(counts) == 0:
+                continue
+            taken: list[float] = []
+            for k in np.argsort(-counts, kind="stable"):
+                if counts[k] < cfg.min_sensors or len(taken) >= cfg.max_burst_peaks:
+                    break
+                i = starts[k]
+                centre = float(np.median(emit[i : ends[i]]))
+                if any(abs(centre - t) < cfg.min_shot_interval_s for t in taken):
+                    continue
+                if abs(centre - t0) < cfg.min_shot_interval_s:
+                    continue
+                taken.append(centre)
+                members = self._match(x, y, centre, cfg.burst_width_s)
+                if len(members) < cfg.min_sensors:
+                    continue
+                candidate = self._polish((x, y, centre), members=members)
+                if candidate is not None:
+                    found.append(candidate)
+        return found
 
     def _seed(self, order: np.ndarray) -> tuple[list[_Candidate], dict[int, _Candidate]]:
         """Candidates from seeds in the given order (strongest pulses first), skipping
@@ -634,7 +731,7 @@ class _Associator:
                 continue
             if self._repeats(candidate, accepted):
                 continue
-            if self._ghost_share(candidate, accepted) >= cfg.ghost_share:
+            if self._is_ghost(candidate, accepted):
                 continue
             if accepted and candidate.fix.residual_rms_s > self._rms_limit(accepted):
                 continue
@@ -647,7 +744,7 @@ class _Associator:
             changed = False
             for candidate in sorted(accepted, key=lambda c: c.score):
                 others = [o for o in accepted if o is not candidate]
-                if self._ghost_share(candidate, others) >= cfg.ghost_share:
+                if self._is_ghost(candidate, others):
                     accepted.remove(candidate)
                     changed = True
                     break
