@@ -255,7 +255,8 @@ class Command(BaseCommand):
         from apps.sensors.models import SensorPulse
 
         began = time.monotonic()
-        pending = SensorPulse.objects.filter(coverage_area=area, processed_at__isnull=True)
+        areas = area if isinstance(area, list) else [area]
+        pending = SensorPulse.objects.filter(coverage_area__in=areas, processed_at__isnull=True)
         waiting = pending.count()
         while waiting and time.monotonic() - began < timeout_s:
             time.sleep(0.5)
@@ -288,9 +289,7 @@ class Command(BaseCommand):
         cells = math.ceil(math.sqrt(shots))
         cell_m = 4000.0
         frame = LocalFrame(origin_lat_deg=CENTRE[0], origin_lon_deg=CENTRE[1])
-        area = CoverageArea.objects.create(
-            agency=agency, name="Bench city", boundary=_square(frame, cells * cell_m / 2 + cell_m)
-        )
+        areas = []
         replicas = []
         self.stdout.write(f"Registering {shots} sensor arrays (one per shot) ...")
         for i in range(shots):
@@ -298,6 +297,16 @@ class Command(BaseCommand):
             cx = (i % cells - (cells - 1) / 2) * cell_m
             cy = (i // cells - (cells - 1) / 2) * cell_m
             heard = {p.sensor_id for p in sc.pulses}
+            cell_frame = LocalFrame(
+                origin_lat_deg=float(frame.to_wgs84([cx, cy, 0.0])[0]),
+                origin_lon_deg=float(frame.to_wgs84([cx, cy, 0.0])[1]),
+            )
+            # One coverage area per shot: a run sees only its own shot's pulses (a city's
+            # areas are independent), so shots do not share a sliding window.
+            area = CoverageArea.objects.create(
+                agency=agency, name=f"Bench cell {i:03d}", boundary=_square(cell_frame, cell_m / 2)
+            )
+            areas.append(area)
             sensors = {}
             for record in sc.truth["sensors"]:
                 if record["serial_number"] not in heard:
@@ -319,11 +328,11 @@ class Command(BaseCommand):
                     base_url=f"http://127.0.0.1:{ports[i % len(ports)]}",
                 )
             clat, clon, _ = frame.to_wgs84([cx, cy, 0.0])
-            replicas.append((sc, sensors, float(clat), float(clon)))
+            replicas.append((sc, sensors, float(clat), float(clon), area))
 
         self.stdout.write(f"Latency: {shots} shots, one at a time ...")
         measured, observed, missing, filtered, sensors_needed = [], [], 0, 0, []
-        for sc, sensors, clat, clon in replicas:
+        for sc, sensors, clat, clon, area in replicas:
             by_sensor: dict[str, list] = {}
             for pulse in sorted(sc.pulses, key=lambda p: p.t):
                 by_sensor.setdefault(pulse.sensor_id, []).append(pulse)
@@ -400,7 +409,7 @@ class Command(BaseCommand):
                 ("run start (detected_at) - send: p50/p95/max", self._pcts(measured)),
             ]
         )
-        self._drain(area=area, label="latency")
+        self._drain(area=areas, label="latency")
 
     # --- output -----------------------------------------------------------------------------
 
