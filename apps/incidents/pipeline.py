@@ -594,9 +594,18 @@ def _refresh_incident(ctx: _Context, *, incident_id: int, created: bool) -> None
         incident.model_version = result.model_version
         explosive = result.explosive_like
 
+    # Explosive-like incidents go to review, unless the area is in surge mode and the
+    # machine's gunfire probability is below the area's raised threshold.
+    from apps.review.selectors import routes_to_review
+
+    to_review = routes_to_review(
+        coverage_area_id=incident.coverage_area_id,
+        probabilities=incident.class_probabilities,
+        explosive_like=explosive,
+    )
     if created:
-        incident.status = IncidentStatus.PENDING_REVIEW if explosive else IncidentStatus.FILTERED
-    elif previous_status == IncidentStatus.FILTERED and explosive:
+        incident.status = IncidentStatus.PENDING_REVIEW if to_review else IncidentStatus.FILTERED
+    elif previous_status == IncidentStatus.FILTERED and to_review:
         incident.status = IncidentStatus.PENDING_REVIEW
     # A machine never takes an incident out of review: a human decides it (issue 5).
     if not created:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
 from apps.incidents import classification, events, pipeline, services
 from apps.incidents.models import Incident, IncidentStatus
+from apps.realtime.models import RealtimeEvent
 from apps.sensors.models import SensorPulse
 from tests.factories import AgencyFactory
 from tests.incidents.support import deploy, ingest
@@ -45,33 +43,29 @@ def test_a_broken_classifier_artifact_is_unavailable_not_guessed(settings, tmp_p
         classification.load_model(broken)
 
 
-async def _drain(layer, channel) -> list[dict]:
-    messages = []
-    while True:
-        try:
-            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
-        except TimeoutError:
-            return messages
-
-
 @pytest.mark.django_db(transaction=True)
-def test_events_reach_the_review_queue_only_after_commit():
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.REVIEW_QUEUE_GROUP, channel)
+def test_events_are_sent_inside_the_transaction_and_vanish_with_a_rollback():
+    received = []
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        events.incident_changed(41, "entered_review")
-        raise RuntimeError("rolled back")
-    with transaction.atomic():
-        events.incident_changed(42, "entered_review")
-        events.incident_changed(42, "refined")
+    def receiver(sender, *, incident_id, kind, **kwargs):
+        received.append((incident_id, kind))
+        # What a receiver stores goes with the pipeline's transaction.
+        RealtimeEvent.objects.create(audience="review", kind=kind, incident_id=incident_id)
 
-    messages = async_to_sync(_drain)(layer, channel)
-    assert messages == [
-        {"type": "incident.changed", "incident_id": 42, "kind": "entered_review"},
-        {"type": "incident.changed", "incident_id": 42, "kind": "refined"},
-    ]
+    events.pipeline_incident_changed.connect(receiver, dispatch_uid="test-receiver")
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            events.incident_changed(41, "entered_review")
+            raise RuntimeError("rolled back")
+        with transaction.atomic():
+            events.incident_changed(42, "entered_review")
+            events.incident_changed(42, "refined")
+    finally:
+        events.pipeline_incident_changed.disconnect(dispatch_uid="test-receiver")
+
+    assert received == [(41, "entered_review"), (42, "entered_review"), (42, "refined")]
+    stored = list(RealtimeEvent.objects.values_list("incident_id", "kind").order_by("id"))
+    assert stored == [(42, "entered_review"), (42, "refined")]
     with pytest.raises(ValueError):
         events.incident_changed(42, "published-by-magic")
 
