@@ -109,6 +109,10 @@ class AssociationConfig:
     burst_window_s: float = 10.0
     burst_passes: int = 3
     max_burst_peaks: int = 200
+    # Local significance: per-sensor pulse rates within +-local_rate_window_s of the
+    # predicted arrival, and the fit widths at which agreement is judged.
+    local_rate_window_s: float = 0.25
+    significance_widths_s: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016)
     # Shots this close to an accepted shot are repeats (a burst), never its echo ghosts...
     same_place_m: float = 20.0
     # ...unless closer in time than this: then they are that shot's reverberation (bursts
@@ -169,6 +173,9 @@ class _Pulses:
         self.used = np.zeros(len(self.items), dtype=bool)
         span = float(self.t[-1]) + 100.0
         self._stride = span
+        # Every pulse (used or not) by sensor then time, for local pulse rates.
+        self.all_stride = span
+        self.all_keys = np.sort(self.sensor * span + self.t)
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -577,7 +584,38 @@ class _Associator:
         n = len(candidate.members)
         fix = candidate.fix
         half_width = float(np.abs(fix.residuals_s).max())
-        return n >= self._sensors_needed(fix.x, fix.y, times.min(), times.max(), n, half_width)
+        if n < self._sensors_needed(fix.x, fix.y, times.min(), times.max(), n, half_width):
+            return False
+        return self._significant_locally(candidate)
+
+    def _significant_locally(self, candidate: _Candidate) -> bool:
+        """Chance agreement judged per sensor and at several fit widths.
+
+        Amid a burst with echoes a sensor can report a pulse every 20 ms, so a point
+        predicts a pulse within +-10 ms on most sensors by chance. Each sensor's local pulse
+        rate (around its predicted arrival) gives its chance of a pulse within +-w; a real
+        shot has far more sensors within a few ms than chance allows at some width w,
+        while a mixture of echoes and rounds only fits loosely.
+        """
+        cfg, data = self.config, self.data
+        fix = candidate.fix
+        predicted = self._predict(fix.x, fix.y, fix.t_emit)
+        sensors = np.flatnonzero(np.isfinite(predicted))
+        window = cfg.local_rate_window_s
+        keys = sensors * data.all_stride
+        lo = np.searchsorted(data.all_keys, keys + predicted[sensors] - window, "left")
+        hi = np.searchsorted(data.all_keys, keys + predicted[sensors] + window, "right")
+        own = np.isin(sensors, data.sensor[candidate.members])
+        rate = np.maximum(hi - lo - own, 0) / (2.0 * window)
+        residuals = np.abs(fix.residuals_s)
+        for width in cfg.significance_widths_s:
+            n = int(np.count_nonzero(residuals <= width))
+            if n < cfg.min_sensors:
+                continue
+            lam = float(np.sum(1.0 - np.exp(-rate * 2.0 * width)))
+            if n >= _sensors_needed(lam, minimum=cfg.min_sensors, false_alarm_p=cfg.false_alarm_p):
+                return True
+        return False
 
     def _coverage(self, x: float, y: float, sensors: np.ndarray) -> float:
         """Share of the n sensors nearest (x, y) that are among the given n sensors."""
