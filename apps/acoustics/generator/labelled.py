@@ -126,7 +126,9 @@ def feature_set(
         for i in range(weight)
     ]
     if workers > 1:
-        with get_context("fork").Pool(workers) as pool:
+        # Not "fork": forking a process that runs threads (a test server, a DB pool) can
+        # copy a held lock into the child, which then waits forever.
+        with get_context("spawn").Pool(workers) as pool:
             chunks = pool.map(_one, jobs, chunksize=2)
     else:
         chunks = [_one(job) for job in jobs]
