@@ -59,6 +59,11 @@ beat: $(VENV)/.installed
 bench: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire
 	$(MAKE) bench-pipeline
+	$(MAKE) bench-alerts
+
+# Publish to e-mail accepted by a local SMTP server and to a webhook received, 500 recipients.
+bench-alerts: $(VENV)/.installed
+	DJANGO_SETTINGS_MODULE=shotspotter.settings_test $(PY) manage.py bench_alerts --recipients 500
 
 bench-quick: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire --quick
