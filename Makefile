@@ -6,7 +6,7 @@ SHARED_DATA ?= ../shared/data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo worker beat web bench bench-quick bench-pipeline clean
+.PHONY: run test lint format migrate demo worker beat web bench bench-quick bench-pipeline bench-alerts clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
