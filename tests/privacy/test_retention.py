@@ -19,10 +19,12 @@ from apps.privacy import services as retention
 from apps.privacy.checks import sensor_audio_setting_errors
 from apps.privacy.models import RetentionRun
 from apps.privacy.tasks import apply_retention
-from apps.review.models import HistoryKind, IncidentHistory
+from apps.review import services as review
+from apps.review.models import HistoryKind, IncidentHistory, ReviewDecision
 from apps.sensors.models import SensorPulse
 from tests.conftest import REPO_ROOT
 from tests.factories import AgencyFactory
+from tests.portal.support import reviewer
 from tests.privacy.support import (
     clip_for,
     days_ago,
@@ -220,6 +222,49 @@ def test_published_audio_is_kept_as_evidence_forever(site):
     assert report.counts["dismissed_audio_clips"] == 0
     assert AudioClip.objects.filter(pk=clip.pk).exists()
     assert media_file(clip).read_bytes()[:4] == b"RIFF"
+
+
+def test_a_cancelled_alert_loses_its_audio_a_period_after_the_cancellation(site):
+    _, area, sensors = site
+    incident = incident_with_shot(area=area, sensors=sensors, status="pending_review")
+    clip = clip_for(incident)
+    decide(incident, gunfire=True)
+    # Published 100 days ago, cancelled today.
+    ReviewDecision.objects.filter(incident=incident).update(
+        decided_at=days_ago(100), updated_at=days_ago(100)
+    )
+    review.reclassify(
+        reviewer=reviewer(),
+        incident_id=incident.pk,
+        decision="not_gunfire",
+        not_gunfire_reason="firework",
+        reason="It was a mortar firework.",
+    )
+
+    retention.retention_apply(now=timezone.now() + dt.timedelta(days=13))
+    assert media_file(clip).is_file()
+    retention.retention_apply(now=timezone.now() + dt.timedelta(days=15))
+    assert not media_file(clip).exists()
+    assert not AudioClip.objects.filter(pk=clip.pk).exists()
+
+
+def test_a_dismissal_reclassified_as_gunfire_keeps_its_audio(site):
+    _, area, sensors = site
+    incident = incident_with_shot(area=area, sensors=sensors, status="pending_review")
+    clip = clip_for(incident)
+    decide(incident, gunfire=False)
+    review.reclassify(
+        reviewer=reviewer(),
+        incident_id=incident.pk,
+        decision="single_gunshot",
+        rounds=1,
+        reason="A second listen: a gunshot.",
+    )
+
+    retention.retention_apply(now=timezone.now() + dt.timedelta(days=3650))
+
+    assert AudioClip.objects.filter(pk=clip.pk).exists()
+    assert media_file(clip).is_file()
 
 
 def test_a_missing_file_still_deletes_the_clip_row(site):
