@@ -101,6 +101,10 @@ class AssociationConfig:
     # the shot) and whose pulses come after the shot's on most shared sensors is an echo.
     ghost_time_tolerance_s: float = 0.004
     ghost_max_distance_m: float = 400.0
+    # Shock-wave ghosts: within this distance of a shot, and heard before its muzzle blast
+    # on this share of the shared sensors.
+    shock_max_m: float = 1000.0
+    shock_share: float = 0.5
     # Bursts: every shot of a burst comes from the same place. From each accepted shot's
     # place, each unused pulse back-projects to an emission time (arrival - travel time);
     # other rounds show up as clusters of such times from many sensors within
@@ -540,13 +544,19 @@ class _Associator:
         cfg, data = self.config, self.data
         gx, gy = candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y
         distance = math.hypot(gx, gy)
-        if not cfg.same_place_m < distance <= cfg.ghost_max_distance_m:
+        if not cfg.same_place_m < distance <= max(cfg.ghost_max_distance_m, cfg.shock_max_m):
             return False
         u = np.array([gx, gy]) / distance
         spread = math.sqrt(max(float(u @ (candidate.fix.cov_xy + shot.fix.cov_xy) @ u), 0.0))
         tolerance = cfg.ghost_time_tolerance_s + 2.0 * spread / self.c
         lag = candidate.fix.t_emit - shot.fix.t_emit
-        if abs(lag) > tolerance and abs(lag - distance / self.c) > tolerance:
+        echo_timing = distance <= cfg.ghost_max_distance_m and (
+            abs(lag) <= tolerance or abs(lag - distance / self.c) <= tolerance
+        )
+        # A supersonic bullet's shock waves look like a source down range that "fires"
+        # after the shot but before its sound gets there, heard before the muzzle blast.
+        shock_timing = distance <= cfg.shock_max_m and -tolerance <= lag <= distance / self.c
+        if not (echo_timing or shock_timing):
             return False
         by_sensor = {int(data.sensor[m]): int(m) for m in shot.members}
         common = later = 0
@@ -556,7 +566,11 @@ class _Associator:
                 continue
             common += 1
             later += data.t[pulse] > data.t[direct]
-        return common >= 3 and later >= cfg.ghost_share * common
+        if common < 3:
+            return False
+        if echo_timing and later >= cfg.ghost_share * common:
+            return True
+        return shock_timing and common - later >= cfg.shock_share * common
 
     def _is_ghost(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
         if self._ghost_share(candidate, accepted) >= self.config.ghost_share:
