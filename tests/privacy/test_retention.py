@@ -23,7 +23,7 @@ from apps.review import services as review
 from apps.review.models import HistoryKind, IncidentHistory, ReviewDecision
 from apps.sensors.models import SensorPulse
 from tests.conftest import REPO_ROOT
-from tests.factories import AgencyFactory
+from tests.factories import AgencyFactory, UserFactory, login_verified
 from tests.portal.support import reviewer
 from tests.privacy.support import (
     clip_for,
@@ -507,3 +507,19 @@ def test_the_server_starts_with_the_defaults():
     result = _start({})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "started"
+
+
+def test_platform_administrators_read_the_retention_log(client, site):
+    _, _, sensors = site
+    orphan_pulse(sensor=sensors[0], at=days_ago(45))
+    run = RetentionRun.objects.get(pk=retention.retention_apply().run_id)
+    admin = UserFactory(platform_admin=True)
+    login_verified(client, admin)
+
+    listing = client.get("/platform-admin/privacy/retentionrun/")
+    detail = client.get(f"/platform-admin/privacy/retentionrun/{run.pk}/change/")
+
+    assert listing.status_code == 200
+    assert detail.status_code == 200
+    assert b"&quot;pulses&quot;: 1" in detail.content or b'"pulses": 1' in detail.content
+    assert client.post(f"/platform-admin/privacy/retentionrun/{run.pk}/delete/").status_code == 403
