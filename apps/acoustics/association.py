@@ -105,6 +105,7 @@ class AssociationConfig:
     # on this share of the shared sensors.
     shock_max_m: float = 1000.0
     shock_share: float = 0.5
+    shock_lag_fraction: tuple[float, float] = (0.25, 0.6)
     # Bursts: every shot of a burst comes from the same place. From each accepted shot's
     # place, each unused pulse back-projects to an emission time (arrival - travel time);
     # other rounds show up as clusters of such times from many sensors within
@@ -555,7 +556,13 @@ class _Associator:
         )
         # A supersonic bullet's shock waves look like a source down range that "fires"
         # after the shot but before its sound gets there, heard before the muzzle blast.
-        shock_timing = distance <= cfg.shock_max_m and -tolerance <= lag <= distance / self.c
+        # Its "emission" lags the shot by the bullet's flight time, distance / v with v
+        # between about 1.7 c and 4 c (supersonic rifle rounds).
+        low, high = cfg.shock_lag_fraction
+        shock_timing = (
+            distance <= cfg.shock_max_m
+            and low * distance / self.c - tolerance <= lag <= high * distance / self.c + tolerance
+        )
         if not (echo_timing or shock_timing):
             return False
         by_sensor = {int(data.sensor[m]): int(m) for m in shot.members}
