@@ -25,7 +25,20 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
    - the sensors nearest its source mostly did not hear it (a real shot is heard nearby);
    - it is an accepted shot's reverberation (same place, < 50 ms later); or
    - it is an echo ghost: most of its pulses follow, weaker, an accepted shot's pulses on
-     the same sensors while it sits elsewhere (echoes always arrive after the direct path).
+     the same sensors while it sits elsewhere (echoes always arrive after the direct path);
+   - it is a reflection by timing alone: it sits near an accepted shot, its pulses come
+     after the shot's on most shared sensors, and it "fires" at the shot's emission time
+     (a facade's mirror image) or when the shot's wavefront reaches it (a compact
+     reflector) - echoes are often as loud as the direct arrivals, so power cannot tell;
+   - it is a rifle's shock-wave ghost: a virtual source down range, heard before the
+     muzzle blast, firing after the shot by a supersonic bullet's flight time; or
+   - it is not significant locally: per sensor, the local pulse rate around its predicted
+     arrival gives the chance of a pulse within +-w; at some width w (2-16 ms) far more
+     sensors must agree than chance allows (amid a burst with echoes a loose fit matches
+     most sensors by chance).
+Bursts: from each accepted shot's place every unused pulse back-projects to an emission
+time; clusters of such times from many sensors are further rounds fired from there, and
+seed candidates that pass the same tests.
 Pulses that were not tried as seeds because a refused candidate fitted them get a second
 seeding pass. Matching is done with the source at the median sensor height (2.5D) unless a height is
 given, which keeps hilly arrays consistent; the reported fix is 2D unless a height is given.
