@@ -89,8 +89,6 @@ def parse_database_url(url: str) -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
             "OPTIONS": options,
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
         }
     if parts.scheme == "sqlite":
         path = unquote(parts.path)

@@ -104,6 +104,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": parse_database_url(DATABASE_URL)}
+# 0 = a connection per request. Under ASGI every request runs in a fresh thread, so
+# persistent connections pile up until PostgreSQL refuses clients; use a pooler
+# (PgBouncer) for reuse. Celery workers may set it higher in their own environment.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Lets several test runs share one PostgreSQL server without colliding.
 if env_str("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}

@@ -84,8 +84,9 @@ def test_stale_signature_is_refused(client, sensor, key):
     assert_refused(response, status=401, reason="stale", key_id="S-0001")
 
 
-def test_signature_29_seconds_old_is_accepted(client, sensor, key):
-    created = timezone.now() - dt.timedelta(seconds=29)
+def test_signature_25_seconds_old_is_accepted(client, sensor, key):
+    # Well inside the 30 s window, so a slow test machine cannot push it over the edge.
+    created = timezone.now() - dt.timedelta(seconds=25)
     response = post_signed(client, PULSES, batch(1), key=key, serial="S-0001", created=created)
     assert response.status_code == 202
 
