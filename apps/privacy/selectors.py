@@ -1,4 +1,4 @@
-"""Reads of the privacy app: the audit trail as exported rows, the retention log."""
+"""Reads of the privacy app: the audit trail as exported rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 from apps.audit.models import AuditEvent
-from apps.privacy.models import RetentionRun
 
 AUDIT_CSV_COLUMNS = (
     "occurred_at_utc",
@@ -49,7 +48,3 @@ def audit_csv_rows(*, events: QuerySet[AuditEvent]) -> Iterator[list[str]]:
                 json.dumps(event.details, sort_keys=True, default=str),
             )
         ]
-
-
-def retention_runs() -> QuerySet[RetentionRun]:
-    return RetentionRun.objects.all()

@@ -41,7 +41,6 @@ from apps.sensors.models import SensorPulse
 
 logger = logging.getLogger(__name__)
 
-RULES = ("filtered_incidents", "pulses", "dismissed_audio")
 COUNT_KEYS = (
     "filtered_incidents",
     "filtered_incident_shots",
