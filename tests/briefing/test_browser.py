@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -12,9 +11,10 @@ from django.utils import timezone
 from apps.accounts.models import Application
 from tests.alerts.support import agency_with_geography, published_incident
 from tests.factories import UserFactory
+from tests.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "briefing-room.png"
+SCREENSHOT = screenshot_dir() / "briefing-room.png"
 
 
 def test_heat_map_is_drawn_and_nothing_is_blocked(live_server):

@@ -7,7 +7,6 @@ Redis exactly as a review-center publish reaches the web servers in production.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -28,6 +27,7 @@ from tests.portal.support import (
     published_incident,
     reclassify,
 )
+from tests.screenshots import screenshot_dir
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = screenshot_dir()
 CONSOLE = [Application.ALERT_CONSOLE, Application.INVESTIGATOR_PORTAL, Application.SIREN]
 
 

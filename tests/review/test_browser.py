@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -24,6 +23,7 @@ from apps.review import services
 from apps.review.models import ReviewDecision
 from tests.factories import DEFAULT_PASSWORD, add_totp_device, login_verified, totp_code
 from tests.review.browser_support import DaphneServer, chromium, make_incident
+from tests.screenshots import screenshot_dir
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,8 +31,6 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _needs_chromium():
@@ -307,10 +305,10 @@ def test_queue_reconnects_and_catches_up_after_the_server_restarts(
 def test_screenshots_of_the_queue_and_the_review_screen(
     server, browsers, agency, area, reviewer, other_reviewer, tmp_path
 ):
-    """Writes docs/screenshots/review-*.png when REVIEW_SCREENSHOTS=1 (else to tmp)."""
+    """Writes docs/screenshots/review-*.png when DOCS_SCREENSHOTS=1 (else to a temp dir)."""
     from selenium.webdriver.common.by import By
 
-    out = SCREENSHOTS if os.environ.get("REVIEW_SCREENSHOTS") else tmp_path
+    out = screenshot_dir()
     out.mkdir(parents=True, exist_ok=True)
     agency.name = "Peoria Police Department"
     agency.save(update_fields=["name"])
