@@ -138,7 +138,8 @@ def test_features_cover_the_first_250_ms_and_validate():
     (pulse,) = detect_pulses(audio, FS, T0)
     features = validate_features(pulse.features)
     assert features["peak_db_spl"] == pytest.approx(pulse.power_db_spl, abs=0.5)
-    assert features["rise_time_ms"] < 1.0
+    # An impulse rises within its positive phase (1.5 ms here); slow sounds take tens of ms.
+    assert features["rise_time_ms"] < 1.5
     assert detect_pulses(audio, FS, T0, with_features=False)[0].features == {}
 
 
