@@ -18,7 +18,7 @@ SCREENSHOT = screenshot_dir() / "briefing-room.png"
 
 
 def test_heat_map_is_drawn_and_nothing_is_blocked(live_server):
-    from tests.review.browser_support import chromium
+    from tests.browser import chromium
 
     agency, area, districts, beats = agency_with_geography()
     now = timezone.now()

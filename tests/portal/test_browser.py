@@ -17,8 +17,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from apps.accounts.models import Application
 from apps.audit.models import AuditEvent
 from apps.portal.services import mark_opened
+from tests.browser import DaphneServer, chromium, current_database_url
 from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory
-from tests.portal.browser import Daphne, chromium, current_database_url
 from tests.portal.support import (
     add_clip,
     comment,
@@ -49,7 +49,7 @@ def server(django_db_setup, tmp_path_factory):
         "DATABASE_URL": current_database_url(),
         "MEDIA_ROOT": str(media),
     }
-    with Daphne(env=env) as daphne:
+    with DaphneServer(env=env) as daphne:
         daphne.media_root = media
         yield daphne
 
@@ -59,7 +59,7 @@ def browsers():
     opened = []
 
     def make():
-        driver = chromium()
+        driver = chromium(width=1024, height=768, exact_viewport=True)
         opened.append(driver)
         return driver
 

@@ -16,10 +16,6 @@ import hashlib
 import io
 import math
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 import wave
 from pathlib import Path
@@ -243,93 +239,3 @@ def make_incident(
         clip.file.save("clip.wav", ContentFile(body), save=False)
         clip.save()
     return incident
-
-
-# --- A real ASGI server (daphne) and headless Chromium -----------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class DaphneServer:
-    """``daphne`` in a subprocess serving the project's ASGI application (plus static
-    files) against the test database, so websockets and HTTP are the production stack."""
-
-    def __init__(self, *, env: dict[str, str]):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env}
-        self.process: subprocess.Popen | None = None
-        self.log = io.BytesIO()
-
-    def start(self) -> DaphneServer:
-        daphne = Path(sys.executable).with_name("daphne")
-        self.process = subprocess.Popen(
-            [
-                str(daphne),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "tests.review.asgi_static:application",
-            ],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = self.process.stdout.read().decode(errors="replace")
-                raise RuntimeError(f"daphne exited: {output}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("daphne did not start listening within 20 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
-
-    def __enter__(self) -> DaphneServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def chromium(*, width: int = 1366, height: int = 768):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)

@@ -15,14 +15,15 @@ import shutil
 import time
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.audit.models import AuditEvent
 from apps.incidents.models import AudioClip, IncidentStatus
 from apps.review import services
 from apps.review.models import ReviewDecision
+from tests.browser import DaphneServer, chromium, current_database_url
 from tests.factories import DEFAULT_PASSWORD, add_totp_device, login_verified, totp_code
-from tests.review.browser_support import DaphneServer, chromium, make_incident
+from tests.review.browser_support import make_incident
 from tests.screenshots import screenshot_dir
 
 pytestmark = [
@@ -41,17 +42,12 @@ def _needs_chromium():
 @pytest.fixture
 def server(settings):
     _needs_chromium()
-    db = connection.settings_dict
-    url = (
-        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
     env = {
         # The settings this test run uses (pytest-django exports them).
         "DJANGO_SETTINGS_MODULE": os.environ.get(
             "DJANGO_SETTINGS_MODULE", "shotspotter.settings_test"
         ),
-        "DATABASE_URL": url,
+        "DATABASE_URL": current_database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "REDIS_URL": settings.REDIS_URL,
         "CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],

@@ -1,4 +1,8 @@
-"""A real ASGI server (daphne, in a subprocess, on the test database) and headless Chromium."""
+"""A real ASGI server (daphne in a subprocess, on the test database) and headless Chromium.
+
+Browser tests drive the production stack: websockets and HTTP through daphne, pages in
+Debian's Chromium through chromedriver.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from pathlib import Path
 
 from django.db import connection
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The project's ASGI application plus static files.
+ASGI_APP = "tests.asgi_static:application"
 
 
 def free_port() -> int:
@@ -31,45 +37,57 @@ def current_database_url() -> str:
     return f"postgres://{auth}{'@' if auth else ''}{host}:{port}/{s['NAME']}"
 
 
-class Daphne:
-    def __init__(self, *, env: dict[str, str]):
+class DaphneServer:
+    """``daphne`` serving the project against the test database; restartable."""
+
+    def __init__(self, *, env: dict[str, str], start_timeout_s: float = 30.0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
+        self.start_timeout_s = start_timeout_s
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> Daphne:
+    def start(self) -> DaphneServer:
         daphne = Path(sys.executable).with_name("daphne")
         self.process = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port)]
-            + ["tests.portal.asgi_static:application"],
+            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), ASGI_APP],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("daphne exited: " + self.process.stdout.read().decode())
+                output = self.process.stdout.read().decode(errors="replace")
+                raise RuntimeError(f"daphne exited: {output}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("daphne did not listen within 30 s")
+        self.stop()
+        raise RuntimeError(f"daphne did not listen within {self.start_timeout_s:.0f} s")
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def __enter__(self) -> DaphneServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
-def chromium():
+def chromium(*, width: int = 1366, height: int = 768, exact_viewport: bool = False):
+    """Headless Chromium; ``exact_viewport`` makes the page itself width x height."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -86,14 +104,14 @@ def chromium():
         "--disable-sync",
         "--autoplay-policy=no-user-gesture-required",
         "--disable-dev-shm-usage",
-        "--window-size=1024,768",
+        f"--window-size={width},{height}",
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    # The page itself is exactly 1024x768 (what the release note promises to support).
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1024, "height": 768, "deviceScaleFactor": 1, "mobile": False},
-    )
+    if exact_viewport:
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
     return driver

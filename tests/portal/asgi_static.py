@@ -1,7 +1,0 @@
-"""The project's ASGI application plus static files, for the portal browser tests' daphne."""
-
-from shotspotter.asgi import application as project_application  # noqa: I001
-
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-application = ASGIStaticFilesHandler(project_application)
