@@ -176,3 +176,25 @@ def test_emit_refuses_unknown_audience_and_agency_events_without_agency():
         services.emit(kind="x", audience="everyone", payload={})
     with pytest.raises(ValueError):
         services.emit(kind="x", audience=Audience.AGENCY, payload={})
+
+
+def test_malformed_catch_up_requests_are_ignored_not_fatal():
+    agency = AgencyFactory()
+    officer = UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE])
+    first = _emit_agency(agency, number=1)
+    headers = _session_cookie(officer)
+
+    async def scenario():
+        # A garbage ?after= counts as "from the start": the stored event still arrives.
+        ws, connected, _ = await _connect("/ws/agency/?after=not-a-number", headers)
+        assert connected
+        assert (await ws.receive_json_from(timeout=3))["id"] == first.pk
+        for bad in ({"type": "catch_up", "after": "x"}, {"type": "catch_up", "after": -5}, [1]):
+            await ws.send_json_to(bad)
+        assert await ws.receive_nothing(timeout=0.3)
+        # The connection is still open and live.
+        live = await database_sync_to_async(_emit_agency)(agency, number=2)
+        assert (await ws.receive_json_from(timeout=3))["id"] == live.pk
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
