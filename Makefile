@@ -6,7 +6,7 @@ SHARED_DATA ?= ../shared/data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo worker beat web bench bench-quick bench-pipeline bench-alerts clean
+.PHONY: run test lint format migrate demo worker beat web bench bench-quick bench-pipeline bench-alerts bench-realtime clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,8 +50,11 @@ demo: $(VENV)/.installed
 web: $(VENV)/.installed
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) shotspotter.asgi:application
 
+# Below the web server's CPU priority: on a shared host, analysis must never starve the
+# acknowledgement of sensor data (sensors resend, but only after a back-off).
+WORKER_NICE ?= 10
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A shotspotter worker --loglevel=INFO --concurrency=2
+	nice -n $(WORKER_NICE) $(VENV)/bin/celery -A shotspotter worker --loglevel=INFO --concurrency=2
 
 beat: $(VENV)/.installed
 	$(VENV)/bin/celery -A shotspotter beat --loglevel=INFO --schedule=/tmp/shotspotter-celerybeat
@@ -60,6 +63,7 @@ bench: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire
 	$(MAKE) bench-pipeline
 	$(MAKE) bench-alerts
+	$(MAKE) bench-realtime
 
 # Publish to e-mail accepted by a local SMTP server and to a webhook received, 500 recipients.
 bench-alerts: $(VENV)/.installed
@@ -69,11 +73,20 @@ bench-quick: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py bench_acoustics --data $(SHARED_DATA)/pittsburgh-live-fire --quick
 
 # Ingest and shot-to-review-queue latency with PostgreSQL, Redis, daphne and one Celery
-# worker. Creates (and drops) its own database bench_pipeline on that server.
+# worker (closed loop, then 2,000 pulses/s offered the way agents send them). Creates (and
+# drops) its own database bench_pipeline on that server.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/0
 bench-pipeline: $(VENV)/.installed
 	DEBUG=1 DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench_pipeline
+	DEBUG=1 DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench_pipeline \
+		--skip-latency --rate-per-sensor 10 --seconds 60
+
+# One incident published by the review services reaching 500 portal websockets (two daphne,
+# Redis channel layer); own database bench_realtime and Redis db 14, both emptied after.
+bench-realtime: $(VENV)/.installed
+	DEBUG=1 DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench_realtime --clients 500
+	DEBUG=1 DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench_realtime --clients 500 --conn-max-age 60
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

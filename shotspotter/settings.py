@@ -65,12 +65,16 @@ INSTALLED_APPS = [
     "apps.briefing",
     "apps.integrations",
     "apps.privacy",
+    "apps.investigations",
+    "apps.evidence",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
+    # A database outage met in a view: 503 page or problem (apps.core.unavailable).
+    "apps.core.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,10 +108,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": parse_database_url(DATABASE_URL)}
-# 0 = a connection per request. Under ASGI every request runs in a fresh thread, so
-# persistent connections pile up until PostgreSQL refuses clients; use a pooler
-# (PgBouncer) for reuse. Celery workers may set it higher in their own environment.
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0, minimum=0)
+# Seconds a connection is reused (0 = a new one for every request or task). Under ASGI
+# only long-lived threads keep one (the sensor API's pool, websocket consumers); a
+# request running in a thread of its own closes its connection when it finishes
+# (shotspotter.asgi_handler), so connections cannot pile up.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Lets several test runs share one PostgreSQL server without colliding.
 if env_str("TEST_DATABASE_NAME"):
@@ -121,12 +126,20 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "shotspotter")},
+            "CONFIG": {
+                # redis-py's default 5 s socket timeout equals channels_redis's 5 s blocking
+                # read (BZPOPMIN), so idle consumers died with "Timeout reading" every few
+                # seconds and their websockets closed; reads get more room than the block.
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}
+                ],
+                "prefix": env_str("CHANNELS_PREFIX", "shotspotter"),
+            },
         }
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_PREFIX", "shotspotter"),
         }
@@ -246,6 +259,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ShotSpotter Open API",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every API error is a problem+json body (apps.core.problems); the schema says so.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.problem_responses",
+    ],
 }
 
 # --- Sensor API (apps.sensors.conf has the defaults) ----------------------------------------
@@ -260,6 +278,12 @@ SENSOR_PULSE_BATCH_MAX = env_int("SENSOR_PULSE_BATCH_MAX", 1000, minimum=1)
 SENSOR_PULSE_MAX_AGE_S = env_int("SENSOR_PULSE_MAX_AGE_S", 72 * 3600, minimum=60)
 SENSOR_PULSE_MAX_FUTURE_S = env_int("SENSOR_PULSE_MAX_FUTURE_S", 10, minimum=0, maximum=300)
 SENSOR_HEARTBEAT_INTERVAL_S = env_int("SENSOR_HEARTBEAT_INTERVAL_S", 60, minimum=5)
+# Long-lived threads per server process for the sensor API (shotspotter/asgi_handler.py).
+SENSOR_API_THREADS = env_int("SENSOR_API_THREADS", 4, minimum=1, maximum=64)
+# Requests per sensor (by its signed serial) per window, counted in the cache (Redis);
+# beyond it 429 with Retry-After. 0 turns the limit off.
+SENSOR_API_RATE_LIMIT = env_int("SENSOR_API_RATE_LIMIT", 600, minimum=0)
+SENSOR_API_RATE_WINDOW_S = env_int("SENSOR_API_RATE_WINDOW_S", 60, minimum=1, maximum=3600)
 CELERY_BEAT_SCHEDULE["sensors-purge-used-nonces"] = {
     "task": "sensors.purge_used_nonces",
     "schedule": 60.0,
@@ -319,13 +343,29 @@ CELERY_BEAT_SCHEDULE["alerts-requeue-stalled"] = {
     "schedule": 60.0,
 }
 
+# --- Celery redelivery (docs/operations.md) ---------------------------------------------------
+# A pool process killed mid-task is rejected and requeued at once (acks late, reject on
+# worker lost, above). A whole worker killed leaves its unacknowledged message in Redis,
+# which redelivers it after this timeout; it must exceed the longest countdown a task is
+# queued with (alert retries wait up to ALERTS_RETRY_MAX_S), or that task would run twice.
+CELERY_VISIBILITY_TIMEOUT_S = env_int(
+    "CELERY_VISIBILITY_TIMEOUT_S", ALERTS_RETRY_MAX_S + 600, minimum=ALERTS_RETRY_MAX_S + 1
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
+
 # --- Privacy: retention (apps.privacy.conf has the defaults; docs/privacy.md) ---------------
 # Days kept: summary pulses in no located shot, machine-filtered incidents (with their shots
-# and pulses), audio of incidents decided "not gunfire". Published audio is never purged.
+# and pulses), audio of incidents decided "not gunfire", audio of declined or cancelled
+# investigation requests. Published (and completed investigations') audio is never purged.
 # Not below the sensors' 72 h buffer for pulses and filtered incidents.
 RETENTION_PULSES_DAYS = env_int("RETENTION_PULSES_DAYS", 30, minimum=3)
 RETENTION_FILTERED_INCIDENTS_DAYS = env_int("RETENTION_FILTERED_INCIDENTS_DAYS", 30, minimum=3)
 RETENTION_DISMISSED_AUDIO_DAYS = env_int("RETENTION_DISMISSED_AUDIO_DAYS", 30, minimum=1)
+# Audio of investigation requests declined or cancelled, by their closing (completed
+# requests' audio is evidence, kept like published incident audio).
+RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS = env_int(
+    "RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS", 30, minimum=1
+)
 RETENTION_INTERVAL_S = env_int("RETENTION_INTERVAL_S", 3600, minimum=60, maximum=86400)
 CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
     "task": "privacy.apply_retention",

@@ -12,3 +12,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Test runs post hundreds of signed requests a minute from the same few serials (S-0001 in
+# most sensor tests), and the cache keeps counting across tests: the per-sensor rate limit
+# would refuse them. Its own tests turn it on (tests/sensors/test_throttling.py).
+SENSOR_API_RATE_LIMIT = 0

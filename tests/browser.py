@@ -40,7 +40,8 @@ def current_database_url() -> str:
 class DaphneServer:
     """``daphne`` serving the project against the test database; restartable."""
 
-    def __init__(self, *, env: dict[str, str], start_timeout_s: float = 30.0):
+    def __init__(self, *, env: dict[str, str], start_timeout_s: float = 30.0, app: str = ASGI_APP):
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -50,7 +51,7 @@ class DaphneServer:
     def start(self) -> DaphneServer:
         daphne = Path(sys.executable).with_name("daphne")
         self.process = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), ASGI_APP],
+            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), self.app],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -115,3 +116,17 @@ def chromium(*, width: int = 1366, height: int = 768, exact_viewport: bool = Fal
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
     return driver
+
+
+def page_wait(driver, timeout: float, poll_frequency: float = 0.5):
+    """A WebDriverWait that also retries when the page replaced an element between its
+    look-up and its use: the live pages re-render their lists as events arrive."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=poll_frequency,
+        ignored_exceptions=(StaleElementReferenceException,),
+    )

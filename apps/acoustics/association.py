@@ -14,7 +14,11 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
 2. Each hypothesis predicts an arrival at every sensor and is scored by its nearest pulses,
    each counting 1 - (dt/tol)^2, so tight fits beat mixtures of neighbouring rounds.
 3. The best hypothesis is refined by robust least squares and re-matched (earliest pulse of
-   a multipath cluster) until it is a candidate: >= 4 pulses within the tolerance.
+   a multipath cluster) until it is a candidate: >= 4 pulses within the tolerance. Amid
+   dense pulses (bursts, two guns, echoes: > 14 pulses/s per sensor) any point collects a
+   chance pulse within 20 ms on most sensors, so the candidate keeps only the members
+   within the fit width (4-20 ms) that chance explains least (Poisson tail against each
+   sensor's local pulse rate); the others stay free for other shots.
 4. Candidates are accepted best first (fit-weighted count). An accepted shot consumes its
    pulses; candidates that lost pulses are re-matched. A candidate is refused when
    - it is not significant: three pulses fix any source, and given the local pulse rate
@@ -29,7 +33,9 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
    - it is a reflection by timing alone: it sits near an accepted shot, its pulses come
      after the shot's on most shared sensors, and it "fires" at the shot's emission time
      (a facade's mirror image) or when the shot's wavefront reaches it (a compact
-     reflector) - echoes are often as loud as the direct arrivals, so power cannot tell;
+     reflector, its wavefront drifting with the wind) - echoes are often as loud as the
+     direct arrivals, so power cannot tell (and an accepted shot that is such a reflection
+     of a later candidate stands aside for it, releasing its pulses);
    - it is a rifle's shock-wave ghost: a virtual source down range, heard before the
      muzzle blast, firing after the shot by a supersonic bullet's flight time; or
    - it is not significant locally: per sensor, the local pulse rate around its predicted
@@ -40,7 +46,9 @@ Bursts: from each accepted shot's place every unused pulse back-projects to an e
 time; clusters of such times from many sensors are further rounds fired from there, and
 seed candidates that pass the same tests.
 Pulses that were not tried as seeds because a refused candidate fitted them get a second
-seeding pass. Matching is done with the source at the median sensor height (2.5D) unless a height is
+seeding pass.
+Incremental use: `seed_pulse_uuids` restricts the seeds (see `associate`).
+Matching is done with the source at the median sensor height (2.5D) unless a height is
 given, which keeps hilly arrays consistent; the reported fix is 2D unless a height is given.
 
 Sensors farther than `max_range_m` from a source are not matched to it. Work is bounded:
@@ -55,9 +63,11 @@ import dataclasses
 import heapq
 import itertools
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import poisson
 
 from apps.acoustics.location import (
     DEFAULT_HUBER_S,
@@ -84,6 +94,12 @@ class AssociationConfig:
     neighbour_sensors: int = 5
     pulses_per_neighbour: int = 6
     max_hypotheses: int = 400
+    # Where the sensors around a candidate report more than trim_min_rate_hz pulses/s
+    # (median), its members are trimmed to the fit width (one of these) least likely by
+    # chance; a narrower width must be more significant by trim_margin (natural log).
+    trim_widths_s: tuple[float, ...] = (0.004, 0.006, 0.008, 0.012, 0.020)
+    trim_margin: float = 4.6
+    trim_min_rate_hz: float = 14.0
     # A candidate's pulse within this fraction of the tolerance is not tried as a seed.
     explained_fraction: float = 0.75
     # Re-matching tolerances while polishing a hypothesis (then tolerance_s).
@@ -205,6 +221,10 @@ class _Pulses:
 
     def consume(self, members) -> None:
         self.used[members] = True
+        self._rebuild()
+
+    def release(self, members) -> None:
+        self.used[members] = False
         self._rebuild()
 
     def nearest(self, sensors: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -431,10 +451,66 @@ class _Associator:
             fix = self._fit(members, (fix.x, fix.y, fix.t_emit))
         if fix is None or not self._in_region(fix.x, fix.y):
             return None
+        members, fix = self._tighten(members, fix)
+        if fix is None or not self._in_region(fix.x, fix.y):
+            return None
         # Each pulse counts by how well it fits: a shot whose pulses agree to a few ms beats
         # a mixture of neighbouring rounds and echoes that only just fits.
         score = float(np.sum(1.0 - (fix.residuals_s / cfg.tolerance_s) ** 2))
         return _Candidate(fix=fix, members=members, score=score)
+
+    def _local_rates(self, fix: Fix, members: np.ndarray) -> np.ndarray:
+        """Pulses per second on each sensor in range around its predicted arrival (not
+        counting the candidate's own pulse)."""
+        cfg, data = self.config, self.data
+        predicted = self._predict(fix.x, fix.y, fix.t_emit)
+        sensors = np.flatnonzero(np.isfinite(predicted))
+        window = cfg.local_rate_window_s
+        keys = sensors * data.all_stride
+        lo = np.searchsorted(data.all_keys, keys + predicted[sensors] - window, "left")
+        hi = np.searchsorted(data.all_keys, keys + predicted[sensors] + window, "right")
+        own = np.isin(sensors, data.sensor[members])
+        return np.maximum(hi - lo - own, 0) / (2.0 * window)
+
+    def _tighten(self, members: np.ndarray, fix: Fix) -> tuple[np.ndarray, Fix | None]:
+        """Keep the members within the fit width that is least likely by chance.
+
+        Amid bursts, two guns and their echoes a sensor reports a pulse every 20-50 ms, so
+        any point finds one within the 20 ms tolerance on most sensors: a true shot's
+        direct arrivals fit within a few ms, the chance matches it collects spread over the
+        whole tolerance. For each width w, the members within w are compared with the
+        number of sensors expected to have a pulse within w by chance (Poisson, from each
+        sensor's local pulse rate); the width with the smallest tail probability wins, a
+        narrower one only when clearly better. Sparse input keeps the full tolerance.
+        """
+        cfg = self.config
+        if not cfg.trim_widths_s:
+            return members, fix
+        rate = self._local_rates(fix, members)
+        if float(np.median(rate)) < cfg.trim_min_rate_hz:
+            return members, fix
+        residuals = np.abs(fix.residuals_s)
+        best_width, best = None, 0.0
+        for width in sorted(cfg.trim_widths_s, reverse=True):
+            n = int(np.count_nonzero(residuals <= width))
+            if n < cfg.min_sensors:
+                break
+            lam = float(np.sum(1.0 - np.exp(-rate * 2.0 * width)))
+            log_p = float(poisson.logsf(n - 4, lam))
+            if best_width is None or log_p < best - cfg.trim_margin:
+                best_width, best = width, log_p
+        if best_width is None or best_width >= residuals.max():
+            return members, fix
+        members = members[residuals <= best_width]
+        refit = self._fit(members, (fix.x, fix.y, fix.t_emit))
+        if refit is None:
+            return members, None
+        rematched = self._match(refit.x, refit.y, refit.t_emit, best_width)
+        if len(rematched) >= len(members):
+            again = self._fit(rematched, (refit.x, refit.y, refit.t_emit))
+            if again is not None and np.all(np.abs(again.residuals_s) <= best_width * 1.5):
+                return rematched, again
+        return members, refit
 
     def _in_region(self, x, y) -> np.ndarray:
         lo, hi = self.region
@@ -564,8 +640,10 @@ class _Associator:
         spread = math.sqrt(max(float(u @ (candidate.fix.cov_xy + shot.fix.cov_xy) @ u), 0.0))
         tolerance = cfg.ghost_time_tolerance_s + 2.0 * spread / self.c
         lag = candidate.fix.t_emit - shot.fix.t_emit
+        # The shot's wavefront reaches the reflector drifting with the wind.
+        reach_s = distance / (self.c + float(u @ self.wind))
         echo_timing = distance <= cfg.ghost_max_distance_m and (
-            abs(lag) <= tolerance or abs(lag - distance / self.c) <= tolerance
+            abs(lag) <= tolerance or abs(lag - reach_s) <= tolerance
         )
         # A supersonic bullet's shock waves look like a source down range that "fires"
         # after the shot but before its sound gets there, heard before the muzzle blast.
@@ -688,9 +766,12 @@ class _Associator:
         return False
 
     # -- main loop ---------------------------------------------------------------------------
-    def run(self) -> list[_Candidate]:
+    def run(self, seed_mask: np.ndarray | None = None) -> list[_Candidate]:
+        """Shots seeded from every pulse, or only from those where seed_mask is set."""
         data = self.data
         order = np.lexsort((data.t, -self.strength))
+        if seed_mask is not None:
+            order = order[seed_mask[order]]
         candidates, blocked_by = self._seed(order)
         accepted = self._accept(candidates, [])
         # Second chance for pulses whose seeding was skipped because a candidate that was
@@ -801,12 +882,19 @@ class _Associator:
                 continue
             if self._near_coverage(candidate) < cfg.min_near_coverage:
                 continue
-            if self._repeats(candidate, accepted):
+            # An echo (a reflector excited by this shot) can be accepted before the shot
+            # itself when it fits as well; it then stands aside for the shot.
+            echoes = [shot for shot in accepted if self._timing_ghost_of(shot, candidate)]
+            others = [shot for shot in accepted if not any(shot is e for e in echoes)]
+            if self._repeats(candidate, others):
                 continue
-            if self._is_ghost(candidate, accepted):
+            if self._is_ghost(candidate, others):
                 continue
-            if accepted and candidate.fix.residual_rms_s > self._rms_limit(accepted):
+            if others and candidate.fix.residual_rms_s > self._rms_limit(others):
                 continue
+            if echoes:
+                accepted = others
+                data.release(np.concatenate([e.members for e in echoes]))
             accepted.append(candidate)
             data.consume(candidate.members)
         # A ghost can tie with its true shot (a mirror-image source fits as well) and be
@@ -851,7 +939,13 @@ class _Associator:
 
 
 def _three_sensor_candidates(
-    pulses: list[Pulse], *, c: float, wind_xy, source_z, config: AssociationConfig
+    pulses: list[Pulse],
+    *,
+    c: float,
+    wind_xy,
+    source_z,
+    config: AssociationConfig,
+    seed_pulse_uuids: Collection[str] | None = None,
 ) -> list[LocatedShot]:
     """With only three sensors nothing can be checked: offer low-confidence candidates.
 
@@ -866,7 +960,11 @@ def _three_sensor_candidates(
     strength = np.where(np.isnan(strength), 0.0, strength)
     used = np.zeros(len(data.t), dtype=bool)
     shots = []
-    for seed in np.lexsort((data.t, -strength))[: config.max_three_sensor_seeds]:
+    order = np.lexsort((data.t, -strength))
+    if seed_pulse_uuids is not None:
+        wanted = set(seed_pulse_uuids)
+        order = np.array([i for i in order if data.items[i].pulse_uuid in wanted], dtype=int)
+    for seed in order[: config.max_three_sensor_seeds]:
         if used[seed]:
             continue
         a = data.sensor[seed]
@@ -925,8 +1023,16 @@ def associate(
     wind_xy=(0.0, 0.0),
     source_z: float | None = None,
     config: AssociationConfig = DEFAULT_CONFIG,
+    seed_pulse_uuids: Collection[str] | None = None,
 ) -> list[LocatedShot]:
     """Group pulses into located shots (time order). Empty when nothing can be located.
+
+    With `seed_pulse_uuids` (incremental association: the pulses that just arrived), only
+    those pulses are tried as seeds, plus burst completion from the shots they create;
+    every pulse can still be matched into a shot. Unknown uuids are ignored; none of the
+    input's pulses among them gives an empty result. Other shots in the input are not
+    searched for, so a shot that would have claimed some pulses first, or whose echo
+    ghost a candidate is, is not there to do so.
 
     Raises AssociationError for non-finite values, duplicate pulse ids, or input so dense
     that chance coincidences would pass as shots.
@@ -937,7 +1043,12 @@ def associate(
     n_sensors = len({p.sensor_id for p in pulses})
     if n_sensors == 3 and config.three_sensor_candidates:
         return _three_sensor_candidates(
-            pulses, c=c, wind_xy=wind_xy, source_z=source_z, config=config
+            pulses,
+            c=c,
+            wind_xy=wind_xy,
+            source_z=source_z,
+            config=config,
+            seed_pulse_uuids=seed_pulse_uuids,
         )
     if n_sensors < config.min_sensors:
         return []
@@ -946,4 +1057,10 @@ def associate(
     if np.linalg.matrix_rank(positions - positions.mean(axis=0), tol=1.0) < 2:
         return []  # collinear (or co-located) sensors cannot fix a point in the plane
     _check_density(associator.data, config)
-    return [associator.to_shot(c) for c in associator.run()]
+    seed_mask = None
+    if seed_pulse_uuids is not None:
+        wanted = set(seed_pulse_uuids)
+        seed_mask = np.array([p.pulse_uuid in wanted for p in associator.data.items], dtype=bool)
+        if not seed_mask.any():
+            return []
+    return [associator.to_shot(c) for c in associator.run(seed_mask)]

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from scipy.signal import hilbert
 
+from apps.acoustics.numbers import finite_float
+
 P_REF_PA = 20e-6
 ANALYSIS_S = 0.250
 EARLY_S = 0.020  # SNR and "early energy" use the first 20 ms: the impulse itself
@@ -187,7 +189,8 @@ def validate_features(features: dict, *, where: str = "pulse") -> dict[str, floa
         value = features[name]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{where}: feature {name} must be a number, got {value!r}")
-        if not math.isfinite(value):
+        number = finite_float(value)
+        if number is None:
             raise ValueError(f"{where}: feature {name} is not finite ({value!r})")
-        clean[name] = float(value)
+        clean[name] = number
     return clean

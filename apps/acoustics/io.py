@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from apps.acoustics.numbers import finite_float
 from apps.acoustics.types import Pulse, Weather
 
 # Fields of one pulse record in `*.allpulses.json`, in file order.
@@ -77,8 +78,8 @@ def _finite_number(value, *, what: str, where: str, optional: bool = False) -> f
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PulseFileError(f"{where}: {what} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
+    number = finite_float(value)
+    if number is None:
         raise PulseFileError(f"{where}: {what} is not finite ({value!r})")
     return number
 
@@ -159,6 +160,8 @@ def _load_json(path: Path):
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise PulseFileError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise PulseFileError(f"{path}: JSON nested too deeply") from None
 
 
 def read_allpulses(path: str | Path) -> list[Pulse]:
@@ -190,7 +193,10 @@ def read_weather(path: str | Path) -> Weather:
     direction = _finite_number(record.get("direction", 0.0), what="direction", where=where)
     if speed < 0:
         raise PulseFileError(f"{path}: negative wind speed {speed}")
-    return Weather(temperature_c=temperature, wind_speed_ms=speed, wind_from_deg=direction % 360)
+    # A tiny negative angle rounds to 360.0 % 360 in floats; keep the azimuth in [0, 360).
+    wind_from = direction % 360.0
+    wind_from = 0.0 if wind_from >= 360.0 else wind_from
+    return Weather(temperature_c=temperature, wind_speed_ms=speed, wind_from_deg=wind_from)
 
 
 def _single(folder: Path, pattern: str) -> Path | None:

@@ -9,6 +9,12 @@ The start comes from a closed-form linear solve in the spirit of Mathias-Leonard
 (no reference sensor: unknowns x, y, c*tau and the nuisance w = |p|^2 - (c tau)^2), refined
 by Gauss-Newton with Huber weights (iteratively reweighted least squares), so a few
 non-line-of-sight pulses cannot drag the fix far.
+
+`mlg` is Mathias-Leonardi-Galati on its own, as TN 098 evaluated it (2D, 2.5D or 3D, with
+the wind shift): the algebraic least-squares solution, kept for reproducing ShotSpotter's
+published figures. It is not the default locator: its residuals are ranges squared, which
+weights distant sensors by their range, so it is not efficient (about 1.57x the
+Cramér-Rao bound on the synthetic benchmark, where the refined fix is within 1.05x).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 from scipy import stats
 
 from apps.acoustics.geometry import inside_hull
+from apps.acoustics.sound import wind_shifted_sensors
 from apps.acoustics.types import LocatedShot, Pulse
 
 CHI2_2DOF_95 = 5.991464547107979
@@ -142,6 +149,125 @@ def three_sensor_solutions(*, sensors, times, c: float, source_z: float | None =
         if np.all(ranges - b >= -1e-6) and np.allclose(distances, ranges - b, atol=1e-3):
             solutions.append((float(x + centre[0]), float(y + centre[1]), t_ref + b / c))
     return solutions
+
+
+@dataclass(frozen=True)
+class MLGFix:
+    """A Mathias-Leonardi-Galati solution (no refinement, no weights, no covariance)."""
+
+    x: float
+    y: float
+    z: float | None  # solved in 3D, the given source height in 2.5D, None in 2D
+    t_emit: float
+    residuals_s: np.ndarray  # observed minus predicted arrival (wind-shifted sensors)
+    wind_iterations: int  # re-solves after shifting the sensors for the wind (0: no wind)
+
+    @property
+    def residual_rms_s(self) -> float:
+        return float(np.sqrt(np.mean(self.residuals_s**2)))
+
+
+# Relative singular value below which the MLG system counts as rank deficient.
+MLG_RANK_TOLERANCE = 1e-9
+MLG_MAX_WIND_ITERATIONS = 10
+
+
+def _mlg_solve(sensors, times, *, c, source_z, solve_z):
+    """One pseudo-inverse solve: ((x, y, z), t_emit), in the sensors' frame.
+
+    For every sensor i, |s_i - p|^2 = (c t_i - c tau)^2 expands to the linear equation
+        -2 s_i . p + 2 (c t_i) (c tau) + e = (c t_i)^2 - |s_i|^2,   e = |p|^2 - (c tau)^2,
+    over (p, c tau, e) with e treated as one more unknown, so no sensor is a reference.
+    Sensors are centred on their mean and times on the earliest arrival first; the
+    solution is invariant to both shifts (e absorbs them), which only helps conditioning.
+    """
+    centre = sensors.mean(axis=0)
+    local = sensors - centre
+    t_ref = times.min()
+    ranges = c * (times - t_ref)
+    if solve_z:
+        geometry = local
+        rhs = ranges**2 - np.sum(local**2, axis=1)
+    else:
+        geometry = local[:, :2]
+        dz = _vertical_offsets(sensors, source_z)
+        rhs = ranges**2 - np.sum(geometry**2, axis=1) - dz**2
+    matrix = np.column_stack([-2.0 * geometry, 2.0 * ranges, np.ones(len(ranges))])
+    # Scale columns so the rank test is about geometry, not units.
+    scale = np.abs(matrix).max(axis=0)
+    singular = np.linalg.svd(matrix / np.maximum(scale, 1e-300), compute_uv=False)
+    if np.any(scale == 0.0) or singular[-1] < MLG_RANK_TOLERANCE * singular[0]:
+        what = "sensors in one plane" if solve_z else "collinear sensors"
+        raise LocationError(f"degenerate geometry for MLG (e.g. {what} or equal arrival times)")
+    solution = (np.linalg.pinv(matrix / scale) @ rhs) / scale
+    if not np.all(np.isfinite(solution)):
+        raise LocationError("MLG solution is not finite")
+    if solve_z:
+        position = solution[:3] + centre
+        c_tau = solution[3]
+    else:
+        z = np.nan if source_z is None else float(source_z)
+        position = np.array([solution[0] + centre[0], solution[1] + centre[1], z])
+        c_tau = solution[2]
+    return position, float(t_ref + c_tau / c)
+
+
+def mlg(
+    *,
+    sensors,
+    times,
+    c: float,
+    source_z: float | None = None,
+    solve_z: bool = False,
+    wind_xy=(0.0, 0.0),
+) -> MLGFix:
+    """Mathias-Leonardi-Galati multilateration, as in TN 098.
+
+    2D (default): horizontal distances, heights ignored; 2.5D: `source_z` given, sensors
+    keep their heights; 3D: `solve_z=True`. Unknowns are the position, c*tau and the
+    nuisance e (see `_mlg_solve`), solved with the pseudo-inverse over all sensors: at
+    least 4 sensors in 2D/2.5D and 5 in 3D. With wind, each sensor is shifted by
+    -(t_i - tau) v (TN 098) and the system re-solved until tau settles (1 µs).
+    """
+    if c <= 0 or not math.isfinite(c):
+        raise LocationError("speed of sound must be a positive number of m/s")
+    if solve_z and source_z is not None:
+        raise LocationError("give either source_z (2.5D) or solve_z (3D), not both")
+    sensors, times = _as_arrays(sensors, times)
+    needed = 5 if solve_z else 4
+    if len(np.unique(sensors[:, :3] if solve_z else sensors[:, :2], axis=0)) < needed:
+        raise LocationError(f"MLG needs at least {needed} sensors at distinct positions")
+    wind = np.asarray(wind_xy, dtype=float)[:2]
+    if not np.all(np.isfinite(wind)):
+        raise LocationError("wind must be finite")
+    position, t_emit = _mlg_solve(sensors, times, c=c, source_z=source_z, solve_z=solve_z)
+    shifted = sensors
+    iterations = 0
+    while np.any(wind != 0.0) and iterations < MLG_MAX_WIND_ITERATIONS:
+        iterations += 1
+        shifted = wind_shifted_sensors(
+            sensors_xy=sensors, arrival_times=times, t_emit=t_emit, wind_xy=wind
+        )
+        position, new_t_emit = _mlg_solve(shifted, times, c=c, source_z=source_z, solve_z=solve_z)
+        settled = abs(new_t_emit - t_emit) < 1e-6
+        t_emit = new_t_emit
+        if settled:
+            break
+    offsets = shifted - position[None, :]
+    if solve_z:
+        distance = np.linalg.norm(offsets, axis=1)
+    else:
+        distance = np.sqrt(
+            np.sum(offsets[:, :2] ** 2, axis=1) + _vertical_offsets(shifted, source_z) ** 2
+        )
+    return MLGFix(
+        x=float(position[0]),
+        y=float(position[1]),
+        z=float(position[2]) if (solve_z or source_z is not None) else None,
+        t_emit=t_emit,
+        residuals_s=(times - t_emit) - distance / c,
+        wind_iterations=iterations,
+    )
 
 
 def _model(params, sensors_xy, dz, rel_times, c, wind_xy):

@@ -16,7 +16,6 @@ yields `AudioFileError` with a message, never another exception or a hang.
 from __future__ import annotations
 
 import json
-import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.acoustics.io import PulseFileError, parse_utc
+from apps.acoustics.numbers import finite_float
 
 MAX_WAV_BYTES = 256 * 1024 * 1024  # about 3 hours of 12 kHz 16-bit mono
 MAX_CHUNKS = 1024
@@ -228,9 +228,10 @@ def _utc(value, *, what: str, where: str) -> float:
 def _number(value, *, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise AudioFileError(f"{where}: {what} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    number = finite_float(value)
+    if number is None:
         raise AudioFileError(f"{where}: {what} is not finite")
-    return float(value)
+    return number
 
 
 def _serial(value, *, what: str, where: str) -> str:
@@ -261,10 +262,9 @@ def sensor_audio_from_smj0(content: WavContent, *, source: str) -> SensorAudio:
     full_scale = None
     transducers = meta.get("transducers")
     if isinstance(transducers, list) and transducers and isinstance(transducers[0], dict):
-        value = transducers[0].get("fullScale")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(value) and 40 <= value <= 200:
-                full_scale = float(value)
+        value = finite_float(transducers[0].get("fullScale"))
+        if value is not None and 40 <= value <= 200:
+            full_scale = value
     return SensorAudio(
         source=source,
         samples=content.samples,

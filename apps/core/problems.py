@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
-from rest_framework.views import exception_handler
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Seconds a client is asked to wait before resending while the database is unreachable
+# (a restart or fail-over takes seconds).
+DATABASE_UNAVAILABLE_RETRY_AFTER_S = 5
+
+logger = logging.getLogger("apps.core")
 
 
 def problem_response(*, status: int, title: str, detail: str = "", **extra) -> JsonResponse:
@@ -16,7 +25,60 @@ def problem_response(*, status: int, title: str, detail: str = "", **extra) -> J
     return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def log_database_unavailable(exc: Exception, where: str) -> None:
+    """One warning line per request the outage met (no traceback)."""
+    logger.warning(
+        "database unavailable during %s: %s: %s",
+        where,
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+    )
+
+
+def _database_unavailable_body(exc: Exception, where: str) -> dict:
+    log_database_unavailable(exc, where)
+    return {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "The database is unavailable; this request may not have been stored. "
+        f"Send it again in {DATABASE_UNAVAILABLE_RETRY_AFTER_S} s or later.",
+    }
+
+
+def database_unavailable_response(exc: Exception, context) -> Response:
+    """503 with Retry-After: the request may not have been stored; the client resends.
+
+    Sensor batches are idempotent by pulse uuid, so a resend of a batch that was in fact
+    committed is acknowledged as duplicates, never stored twice.
+    """
+    set_rollback()
+    view = context.get("view")
+    where = type(view).__name__ if view is not None else "an API request"
+    return Response(
+        _database_unavailable_body(exc, where),
+        status=503,
+        headers={"Retry-After": str(DATABASE_UNAVAILABLE_RETRY_AFTER_S)},
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def database_unavailable_problem(
+    exc: Exception, *, where: str = "a request's commit"
+) -> JsonResponse:
+    """The same 503 outside DRF's handler (e.g. the request's transaction failed to commit)."""
+    response = JsonResponse(
+        _database_unavailable_body(exc, where),
+        status=503,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER_S)
+    return response
+
+
 def problem_exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        return database_unavailable_response(exc, context)
     response = exception_handler(exc, context)
     if response is None:
         return None

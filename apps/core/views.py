@@ -1,18 +1,21 @@
+import sys
+
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from apps.accounts.access import APPLICATION_SUMMARIES, application_required, granted_applications
+from apps.accounts.access import APPLICATION_SUMMARIES, granted_applications
 from apps.accounts.models import Application
+from apps.core.unavailable import database_unavailable_response, is_database_unavailable
 
-# Where each application lives; later issues replace the entry pages with the real thing.
+# Where each application lives (the portal and the Briefing Room apps serve them).
 APPLICATION_URL_NAMES = {
-    Application.ALERT_CONSOLE: "core:alert_console",
-    Application.INVESTIGATOR_PORTAL: "core:investigator_portal",
-    Application.BRIEFING_ROOM: "core:briefing_room",
-    Application.SIREN: "core:siren",
+    Application.ALERT_CONSOLE: "portal:console",
+    Application.INVESTIGATOR_PORTAL: "portal:investigator",
+    Application.BRIEFING_ROOM: "briefing:index",
+    Application.SIREN: "portal:siren",
 }
 
 
@@ -35,30 +38,6 @@ def home(request: HttpRequest) -> HttpResponse:
         "core/home.html",
         {"applications": applications, "is_staff_role": user.is_irc_reviewer},
     )
-
-
-def _application_entry(application: Application):
-    @application_required(application)
-    def view(request: HttpRequest) -> HttpResponse:
-        return render(
-            request,
-            "core/application.html",
-            {
-                "application": application,
-                "application_label": application.label,
-                "summary": APPLICATION_SUMMARIES[application],
-                "agency": request.user.agency,
-            },
-        )
-
-    view.__name__ = f"{application.value}_entry"
-    return view
-
-
-alert_console = _application_entry(Application.ALERT_CONSOLE)
-investigator_portal = _application_entry(Application.INVESTIGATOR_PORTAL)
-briefing_room = _application_entry(Application.BRIEFING_ROOM)
-siren = _application_entry(Application.SIREN)
 
 
 @require_GET
@@ -98,4 +77,9 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this while handling the exception, so sys.exc_info() holds it. An
+    # outage met in a middleware (the session and user lookup) ends up here.
+    exc = sys.exc_info()[1]
+    if is_database_unavailable(exc):
+        return database_unavailable_response(request, exc)
     return _error(request, 500, "Server error", "Something went wrong on our side.")

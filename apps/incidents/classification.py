@@ -101,7 +101,8 @@ def classify_incident(
         explosive = classifier.is_explosive_like(probabilities)
     except (classifier.ClassifierError, ValueError) as error:
         raise IncidentUnclassifiable(str(error)) from None
-    machine_class = max(probabilities, key=probabilities.get)
+    # The artifact's operating point (a gunfire threshold from v3 on), not simply the argmax.
+    machine_class = model.decide(probabilities)
     return Classification(
         probabilities={name: round(float(p), 6) for name, p in probabilities.items()},
         machine_class=machine_class,

@@ -10,6 +10,13 @@ DEFAULTS = {
     "PIPELINE_WINDOW_S": 20,
     # A run handles at most this many unprocessed pulses; the rest get another run.
     "PIPELINE_MAX_PULSES_PER_RUN": 20_000,
+    # Incremental association seeds from the new pulses, the stored shots' pulses and
+    # this many of the loudest other pulses of the window.
+    "PIPELINE_EXTRA_SEEDS": 12,
+    # ... unless the window holds at most this many pulses outside stored shots: then
+    # every pulse is a seed (exhaustive, and cheap at that size; incremental seeding can
+    # need a few more sensors' posts before a marginal shot is found).
+    "PIPELINE_FULL_SEED_MAX_PULSES": 200,
     # Segments of unprocessed pulses longer than this are associated piecewise.
     "PIPELINE_SEGMENT_MAX_S": 60,
     # Weather used for the speed of sound and the wind correction (no live feed yet).

@@ -192,10 +192,32 @@ class AudioRequestStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
-class AudioRequest(models.Model):
-    """Permission for one sensor to upload one clip of one explosive-like incident."""
+# The requests that hold a sensor's one window of an investigation (pending, or answered).
+INVESTIGATION_WINDOW_STATUSES = (
+    AudioRequestStatus.PENDING,
+    AudioRequestStatus.FULFILLED,
+    AudioRequestStatus.REFUSED,
+)
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="audio_requests")
+
+class AudioRequest(models.Model):
+    """Permission for one sensor to upload one clip of one explosive-like incident, or of
+    one investigation request (``apps.investigations``): exactly one of the two is set."""
+
+    incident = models.ForeignKey(
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="audio_requests",
+    )
+    investigation = models.ForeignKey(
+        "investigations.InvestigationRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audio_requests",
+    )
     sensor = models.ForeignKey(
         "sensors.Sensor", on_delete=models.PROTECT, related_name="audio_requests"
     )
@@ -218,6 +240,20 @@ class AudioRequest(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["incident", "sensor"], name="unique_audio_request"),
+            # One window per sensor and investigation, counting only requests that are
+            # live or answered: one that expired unanswered may be asked again.
+            models.UniqueConstraint(
+                fields=["investigation", "sensor"],
+                condition=models.Q(status__in=INVESTIGATION_WINDOW_STATUSES),
+                name="unique_live_investigation_audio_request",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(incident__isnull=False, investigation__isnull=True)
+                    | models.Q(incident__isnull=True, investigation__isnull=False)
+                ),
+                name="audio_request_incident_xor_investigation",
+            ),
             models.CheckConstraint(
                 condition=models.Q(window_end__gt=models.F("window_start")),
                 name="audio_request_window_positive",

@@ -7,10 +7,17 @@
 2. For each segment, load every pulse of the area from ``PIPELINE_WINDOW_S`` before to
    ``PIPELINE_WINDOW_S`` after it, plus all pulses of shots already stored that touch
    it, convert positions to local east-north-up metres around the area's centre, and
-   run ``apps.acoustics.association.associate``.
+   run ``apps.acoustics.association.associate``. Small windows are searched from every
+   pulse; in large ones association is incremental: only the new pulses, the pulses of
+   stored shots and the loudest others are tried as seeds (every pulse of the window
+   can still join a shot), so a run costs what arrived, not the whole window; stored
+   shots are found again first, so their echoes cannot pass as new shots.
 3. Match each located shot to the stored shots by pulse overlap. A match refines that
    shot (new pulses, new fix) instead of creating another, so re-running a window is
-   idempotent and late pulses refine the same incident (its revision is bumped).
+   idempotent and late pulses refine the same incident (its revision is bumped). A
+   stored shot that the run, seeing all of its pulses and more, no longer finds (e.g. an
+   echo ghost created before the direct arrivals came in) is retracted, as long as its
+   incident is still the machine's and keeps another shot.
 4. New shots join an incident of the area when close in time and place (the semantics
    of ``apps.acoustics.incidents.bundle``: at most ``INCIDENT_MAX_GAP_S`` from its shots
    and ``INCIDENT_RADIUS_M`` from its first shot), otherwise they are bundled into new
@@ -157,6 +164,7 @@ def process_coverage_area(
         )
         pad = float(incident_setting("PIPELINE_WINDOW_S"))
         pulse_ids: list[int] = []
+        new_ids: set[int] | None = None  # None: every pulse of the window is a seed
         if window is None:
             limit = int(incident_setting("PIPELINE_MAX_PULSES_PER_RUN"))
             rows = list(
@@ -167,6 +175,7 @@ def process_coverage_area(
             report.more_pending = len(rows) > limit
             rows = rows[:limit]
             pulse_ids = [pk for pk, _ in rows]
+            new_ids = set(pulse_ids)
             spans = segments(
                 [t for _, t in rows],
                 gap_s=pad,
@@ -176,7 +185,7 @@ def process_coverage_area(
         else:
             spans = [(window[0].timestamp(), window[1].timestamp())]
         for start, end in spans:
-            _process_span(ctx, start=start, end=end)
+            _process_span(ctx, start=start, end=end, new_ids=new_ids)
         for incident_id in sorted(ctx.touched):
             _refresh_incident(ctx, incident_id=incident_id, created=incident_id in ctx.created)
         if pulse_ids:
@@ -196,7 +205,10 @@ def process_coverage_area(
 # --- One span of time ---------------------------------------------------------------------------
 
 
-def _load_pulses(ctx: _Context, *, start: float, end: float) -> dict[int, SensorPulse]:
+def _load_pulses(
+    ctx: _Context, *, start: float, end: float
+) -> tuple[dict[int, SensorPulse], set[int]]:
+    """The window's pulses by id, and the ids of those that belong to stored shots."""
     fields = (
         "id",
         "sensor_id",
@@ -219,27 +231,31 @@ def _load_pulses(ctx: _Context, *, start: float, end: float) -> dict[int, Sensor
         ).only(*fields)
     }
     if not in_window:
-        return in_window
+        return in_window, set()
     # Whole shots: a stored shot that touches the window brings all of its pulses, so a
     # partial view of it cannot be mistaken for a different, weaker shot.
     shot_ids = set(
         ShotPulse.objects.filter(pulse_id__in=list(in_window)).values_list("shot_id", flat=True)
     )
+    in_shots: set[int] = set()
     if shot_ids:
-        missing = set(
+        in_shots = set(
             ShotPulse.objects.filter(shot_id__in=shot_ids).values_list("pulse_id", flat=True)
-        ) - set(in_window)
+        )
+        missing = in_shots - set(in_window)
         if missing:
             for p in SensorPulse.objects.filter(id__in=missing).only(*fields):
                 in_window[p.pk] = p
-    return in_window
+    return in_window, in_shots
 
 
-def _acoustic_pulses(ctx: _Context, rows: list[SensorPulse]) -> list[Pulse]:
-    xyz = ctx.to_local(
-        np.array([r.latitude for r in rows]),
-        np.array([r.longitude for r in rows]),
-        np.array([r.elevation_m for r in rows]),
+def acoustic_pulses(frame: LocalFrame, rows: list[SensorPulse]) -> list[Pulse]:
+    """Stored pulses as the acoustic core's pulses, in ``frame``'s local metres (the pulse's
+    primary key is its uuid there)."""
+    xyz = frame.to_local(
+        lat_deg=np.array([r.latitude for r in rows]),
+        lon_deg=np.array([r.longitude for r in rows]),
+        height_m=np.array([r.elevation_m for r in rows]),
     )
     return [
         Pulse(
@@ -258,14 +274,27 @@ def _acoustic_pulses(ctx: _Context, rows: list[SensorPulse]) -> list[Pulse]:
     ]
 
 
-def _process_span(ctx: _Context, *, start: float, end: float) -> None:
-    rows = _load_pulses(ctx, start=start, end=end)
+def _process_span(ctx: _Context, *, start: float, end: float, new_ids: set[int] | None) -> None:
+    rows, in_shots = _load_pulses(ctx, start=start, end=end)
     if len({r.sensor_id for r in rows.values()}) < MIN_SENSORS:
         return
     ordered = sorted(rows.values(), key=lambda r: (r.arrival_epoch_s, r.pk))
-    pulses = _acoustic_pulses(ctx, ordered)
+    pulses = acoustic_pulses(ctx.frame, ordered)
+    seeds = None  # every pulse
+    outside_shots = len(rows) - len(in_shots)
+    if new_ids is not None and outside_shots > int(
+        incident_setting("PIPELINE_FULL_SEED_MAX_PULSES")
+    ):
+        seeds = {str(pk) for pk in rows if pk in new_ids or pk in in_shots}
+        # Also the loudest pulses not in a shot yet: a shot completed by a far sensor's
+        # pulse is found best from its nearest sensors' (well-conditioned) arrivals.
+        loose = [r for pk, r in rows.items() if pk not in in_shots and pk not in new_ids]
+        loose.sort(key=lambda r: -r.power_db_spl)
+        seeds.update(str(r.pk) for r in loose[: int(incident_setting("PIPELINE_EXTRA_SEEDS"))])
     try:
-        located = associate(pulses, c=ctx.c, wind_xy=ctx.wind_xy, source_z=None)
+        located = associate(
+            pulses, c=ctx.c, wind_xy=ctx.wind_xy, source_z=None, seed_pulse_uuids=seeds
+        )
     except AssociationError as error:
         logger.warning(
             "coverage area %s: association refused %s..%s: %s",
@@ -321,6 +350,33 @@ def _reconcile(
                 pulse_to_shot[p] = match
     if new_shots:
         _add_new_shots(ctx, shots=new_shots, rows=rows, acoustic=acoustic)
+    _retract_unsupported(ctx, unsupported=set(shot_sizes) - claimed)
+
+
+def _retract_unsupported(ctx: _Context, *, unsupported: set[int]) -> None:
+    """Drop stored shots this run's association did not find again (see the docstring).
+
+    Only from incidents that no human has decided yet, and never an incident's last
+    shot: an incident does not vanish from a reviewer's queue by the machine's hand.
+    """
+    if not unsupported:
+        return
+    machine_owned = (IncidentStatus.FILTERED, IncidentStatus.PENDING_REVIEW)
+    shots = Shot.objects.filter(pk__in=unsupported, incident__status__in=machine_owned)
+    by_incident: dict[int, set[int]] = {}
+    for shot_id, incident_id in shots.values_list("id", "incident_id"):
+        by_incident.setdefault(incident_id, set()).add(shot_id)
+    for incident_id, shot_ids in by_incident.items():
+        kept = (
+            Shot.objects.filter(incident_id=incident_id, shot_pulses__isnull=False)
+            .exclude(pk__in=shot_ids)
+            .distinct()
+        )
+        if not kept.exists():
+            continue
+        logger.info("incident %s: retracting shot(s) %s no longer found", incident_id, shot_ids)
+        ShotPulse.objects.filter(shot_id__in=shot_ids).delete()
+        ctx.touched.add(incident_id)
 
 
 def _shot_fields(ctx: _Context, located: LocatedShot, acoustic: dict[int, Pulse]) -> dict:
@@ -611,6 +667,17 @@ def _refresh_incident(ctx: _Context, *, incident_id: int, created: bool) -> None
     if not created:
         incident.revision += 1
     incident.save()
+    if created or incident.status != previous_status:
+        likeliest = sorted(incident.class_probabilities.items(), key=lambda kv: -kv[1])[:2]
+        logger.info(
+            "incident %s %s %s: %s from %d sensor(s) (%s)",
+            incident.pk,
+            "created" if created else "now",
+            incident.status,
+            incident.machine_class or "unclassified",
+            incident.n_sensors,
+            ", ".join(f"{name} {p:.2f}" for name, p in likeliest),
+        )
 
     if incident.status == IncidentStatus.PENDING_REVIEW:
         services.audio_requests_sync(incident=incident, c=ctx.c, now=ctx.now)

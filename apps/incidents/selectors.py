@@ -55,6 +55,6 @@ def audio_requests_pending_for_sensor(
         AudioRequest.objects.filter(
             sensor=sensor, status=AudioRequestStatus.PENDING, expires_at__gt=now
         )
-        .select_related("incident__agency")
+        .select_related("incident__agency", "investigation__agency")
         .order_by("created_at", "id")
     )

@@ -19,15 +19,16 @@ import datetime as dt
 import hashlib
 import logging
 import math
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from apps.acoustics.wavfiles import AudioFileError, parse_wav_bytes
 from apps.audit.services import record_event
+from apps.core.sequences import next_number
 from apps.geo.selectors import locate_beat_and_district, nearest_address
 from apps.incidents.conf import incident_setting
 from apps.incidents.models import (
@@ -56,28 +57,8 @@ ROUNDING_S = 2e-6
 
 
 def incident_number_next(*, agency) -> int:
-    """The next incident number of the agency; safe under concurrency.
-
-    The counter row is updated in place (``last_number + 1``), which row-locks it until
-    the caller's transaction ends, so concurrent callers get consecutive numbers and a
-    rolled-back incident gives its number back.
-    """
-    with transaction.atomic():
-        updated = IncidentSequence.objects.filter(agency=agency).update(
-            last_number=F("last_number") + 1
-        )
-        if not updated:
-            # First incident of the agency: create the row (a concurrent creator makes
-            # this fail; then the update above works on the second try).
-            try:
-                with transaction.atomic():
-                    IncidentSequence.objects.create(agency=agency, last_number=1)
-                    return 1
-            except IntegrityError:  # a concurrent transaction created it first
-                IncidentSequence.objects.filter(agency=agency).update(
-                    last_number=F("last_number") + 1
-                )
-        return IncidentSequence.objects.get(agency=agency).last_number
+    """The next incident number of the agency; safe under concurrency."""
+    return next_number(sequence_model=IncidentSequence, agency=agency)
 
 
 def incident_place(*, incident: Incident) -> None:
@@ -118,6 +99,11 @@ def incidents_close_passed(*, now: dt.datetime | None = None, coverage_area_id=N
 # --- Scheduling -------------------------------------------------------------------------------
 
 
+# Publishing a run retries once, briefly: with the broker down every sensor batch would
+# otherwise wait out Celery's default retries before its 202; the sweep re-queues it.
+SCHEDULE_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+
+
 def _queued_key(coverage_area_id: int) -> str:
     return f"incidents:pipeline-queued:{coverage_area_id}"
 
@@ -150,7 +136,9 @@ def schedule_coverage_area(*, coverage_area_id: int) -> bool:
     if not first:
         return False
     try:
-        process_coverage_area.delay(coverage_area_id=coverage_area_id)
+        process_coverage_area.apply_async(
+            kwargs={"coverage_area_id": coverage_area_id}, retry_policy=SCHEDULE_PUBLISH_RETRY
+        )
     except Exception:
         # Eager mode runs the task here; a broker outage fails here. Either way the pulses
         # are stored and stay unprocessed: the sweep retries them.
@@ -350,6 +338,73 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def audio_request_check_open(*, request: AudioRequest, now: dt.datetime) -> None:
+    """Refuse an upload to a request that is fulfilled or withdrawn (409) or expired (410)."""
+    if request.status == AudioRequestStatus.FULFILLED:
+        raise AudioRequestConflict("This audio request is already fulfilled.")
+    if request.status == AudioRequestStatus.EXPIRED or (
+        request.status == AudioRequestStatus.PENDING and request.expires_at <= now
+    ):
+        raise AudioRequestGone("This audio request has expired.")
+    if request.status != AudioRequestStatus.PENDING:
+        raise AudioRequestConflict(f"This audio request is {request.status}, not pending.")
+
+
+@dataclass(frozen=True)
+class CheckedAudio:
+    start: dt.datetime
+    n_samples: int
+    duration_s: float
+
+
+def audio_upload_check(
+    *, request: AudioRequest, body: bytes, start_time: dt.datetime
+) -> CheckedAudio:
+    """Refuse (``AudioUploadError``) a WAV that is not a clip of ``request``'s window.
+
+    Too large for the window (413), not a 16-bit PCM mono WAV (400), another sample
+    rate, empty, or with a sample outside the window (422). Sample i was taken at
+    ``start_time + i / rate``; all of them must lie in [window_start, window_end]. Shared
+    by incident and investigation uploads, so both follow exactly the same rule.
+    """
+    window_s = request.window_s
+    max_bytes = math.ceil(window_s * request.sample_rate) * 2 + WAV_HEADER_ALLOWANCE_BYTES
+    if len(body) > max_bytes:
+        raise AudioTooLarge(
+            f"{len(body)} bytes is more than a {window_s:.3f} s window at "
+            f"{request.sample_rate} Hz can hold ({max_bytes} bytes)."
+        )
+    try:
+        wav = parse_wav_bytes(body, where="upload")
+    except AudioFileError as error:
+        raise AudioMalformed(f"Not a 16-bit PCM mono WAV: {error}") from None
+    if wav.sample_rate != request.sample_rate:
+        raise AudioOutsideRequest(
+            f"The sample rate is {wav.sample_rate} Hz; the request asks for "
+            f"{request.sample_rate} Hz."
+        )
+    n_samples = len(wav.samples)
+    if n_samples == 0:
+        raise AudioOutsideRequest("The WAV holds no samples.")
+    # Sample i was taken at start + i / rate; every sample must lie inside the window
+    # (only the microsecond rounding of the ISO times is tolerated).
+    duration = n_samples / wav.sample_rate
+    span = (n_samples - 1) / wav.sample_rate
+    if span > window_s + ROUNDING_S:
+        raise AudioOutsideRequest(
+            f"The clip spans {span:.6f} s of samples; the window is {window_s:.6f} s."
+        )
+    start = start_time.astimezone(dt.UTC)
+    last = start + dt.timedelta(seconds=span)
+    rounding = dt.timedelta(seconds=ROUNDING_S)
+    if start < request.window_start - rounding or last > request.window_end + rounding:
+        raise AudioOutsideRequest(
+            f"The samples [{_iso(start)}, {_iso(last)}] reach outside the window "
+            f"[{_iso(request.window_start)}, {_iso(request.window_end)}]."
+        )
+    return CheckedAudio(start=start, n_samples=n_samples, duration_s=duration)
+
+
 def audio_clip_store(
     *,
     sensor: Sensor,
@@ -371,64 +426,24 @@ def audio_clip_store(
         request = (
             AudioRequest.objects.select_for_update()
             .select_related("incident__agency")
-            .filter(pk=request_id, sensor=sensor)
+            .filter(pk=request_id, sensor=sensor, incident__isnull=False)
             .first()
         )
         if request is None:
             raise AudioRequestNotFound(f"No audio request {request_id} for this sensor.")
-        if request.status == AudioRequestStatus.FULFILLED:
-            raise AudioRequestConflict("This audio request is already fulfilled.")
-        if request.status == AudioRequestStatus.EXPIRED or (
-            request.status == AudioRequestStatus.PENDING and request.expires_at <= now
-        ):
-            raise AudioRequestGone("This audio request has expired.")
-        if request.status != AudioRequestStatus.PENDING:
-            raise AudioRequestConflict(f"This audio request is {request.status}, not pending.")
+        audio_request_check_open(request=request, now=now)
         if request.incident.status not in (IncidentStatus.PENDING_REVIEW, IncidentStatus.PUBLISHED):
             raise AudioRequestConflict("The incident no longer takes audio.")
 
-        window_s = request.window_s
-        max_bytes = math.ceil(window_s * request.sample_rate) * 2 + WAV_HEADER_ALLOWANCE_BYTES
-        if len(body) > max_bytes:
-            raise AudioTooLarge(
-                f"{len(body)} bytes is more than a {window_s:.3f} s window at "
-                f"{request.sample_rate} Hz can hold ({max_bytes} bytes)."
-            )
-        try:
-            wav = parse_wav_bytes(body, where="upload")
-        except AudioFileError as error:
-            raise AudioMalformed(f"Not a 16-bit PCM mono WAV: {error}") from None
-        if wav.sample_rate != request.sample_rate:
-            raise AudioOutsideRequest(
-                f"The sample rate is {wav.sample_rate} Hz; the request asks for "
-                f"{request.sample_rate} Hz."
-            )
-        n_samples = len(wav.samples)
-        if n_samples == 0:
-            raise AudioOutsideRequest("The WAV holds no samples.")
-        # Sample i was taken at start + i / rate; every sample must lie inside the window
-        # (only the microsecond rounding of the ISO times is tolerated).
-        duration = n_samples / wav.sample_rate
-        span = (n_samples - 1) / wav.sample_rate
-        if span > window_s + ROUNDING_S:
-            raise AudioOutsideRequest(
-                f"The clip spans {span:.6f} s of samples; the window is {window_s:.6f} s."
-            )
-        start = start_time.astimezone(dt.UTC)
-        last = start + dt.timedelta(seconds=span)
-        rounding = dt.timedelta(seconds=ROUNDING_S)
-        if start < request.window_start - rounding or last > request.window_end + rounding:
-            raise AudioOutsideRequest(
-                f"The samples [{_iso(start)}, {_iso(last)}] reach outside the window "
-                f"[{_iso(request.window_start)}, {_iso(request.window_end)}]."
-            )
+        checked = audio_upload_check(request=request, body=body, start_time=start_time)
+        start, n_samples, duration = checked.start, checked.n_samples, checked.duration_s
         digest = hashlib.sha256(body).hexdigest()
         clip = AudioClip(
             incident=request.incident,
             sensor=sensor,
             request=request,
             start_time=start,
-            sample_rate=wav.sample_rate,
+            sample_rate=request.sample_rate,
             n_samples=n_samples,
             duration_s=duration,
             sha256=digest,
@@ -436,26 +451,41 @@ def audio_clip_store(
             distance_m=request.distance_m,
             created_at=now,
         )
-        clip.file.save("clip.wav", ContentFile(body), save=False)
-        try:
-            clip.save()
-            request.status = AudioRequestStatus.FULFILLED
-            request.fulfilled_at = now
-            request.save(update_fields=["status", "fulfilled_at", "updated_at"])
-            record_event(
+        clip_store(
+            clip=clip,
+            body=body,
+            audio_request=request,
+            now=now,
+            audit=lambda stored: record_event(
                 action="incident.audio_stored",
                 agency=request.incident.agency,
                 target=request.incident,
                 details={
-                    "clip": clip.pk,
+                    "clip": stored.pk,
                     "sensor": sensor.serial_number,
                     "sha256": digest,
                     "start_utc": _iso(start),
                     "duration_s": round(duration, 6),
                     "distance_m": round(request.distance_m, 1),
                 },
-            )
-        except BaseException:
-            clip.file.delete(save=False)
-            raise
+            ),
+        )
     return clip
+
+
+def clip_store(*, clip, body: bytes, audio_request: AudioRequest, now: dt.datetime, audit) -> None:
+    """Write a clip's WAV file and row, mark its audio request fulfilled and ``audit(clip)``.
+
+    Called inside the upload's transaction: if any step fails the rows roll back and the
+    file written before them is removed, so no clip is half-stored.
+    """
+    clip.file.save("clip.wav", ContentFile(body), save=False)
+    try:
+        clip.save()
+        audio_request.status = AudioRequestStatus.FULFILLED
+        audio_request.fulfilled_at = now
+        audio_request.save(update_fields=["status", "fulfilled_at", "updated_at"])
+        audit(clip)
+    except BaseException:
+        clip.file.delete(save=False)
+        raise

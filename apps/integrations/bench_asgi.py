@@ -1,9 +1,8 @@
 """The ASGI application ``bench_pipeline`` serves with daphne: ``shotspotter.asgi`` with a
 cap on concurrent HTTP requests per process (``BENCH_ASGI_CONCURRENCY``, default 8).
 
-Each in-flight Django request holds its own PostgreSQL connection; without a cap, 200
-sensors posting at once would open 200 connections (the server's limit is 100). A
-production deployment needs the same bound (or a pooler such as PgBouncer).
+Sensor requests are bounded by the handler's own thread pool (``SENSOR_API_THREADS``);
+the cap keeps the number of requests parsed at once, and so memory, bounded too.
 """
 
 from __future__ import annotations

@@ -216,22 +216,6 @@ def incident_clips(*, incident: Incident) -> list[AudioClip]:
     )
 
 
-def playable_clip_get(*, user, clip_id: int) -> AudioClip | None:
-    """A clip the agency user may play: own agency, incident published."""
-    if user.agency_id is None:
-        return None
-    return (
-        AudioClip.objects.select_related("incident__agency")
-        .filter(
-            pk=clip_id,
-            incident__agency_id=user.agency_id,
-            incident__published_at__isnull=False,
-            incident__status__in=[IncidentStatus.PUBLISHED, IncidentStatus.DISMISSED],
-        )
-        .first()
-    )
-
-
 def opened_by(*, incident: Incident) -> list[IncidentOpen]:
     return list(IncidentOpen.objects.filter(incident=incident).select_related("user"))
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from apps.audit.services import record_event
-from apps.incidents.models import AudioClip, Incident
+from apps.incidents.models import Incident
 from apps.portal.models import IncidentOpen
 from apps.realtime.models import Audience
 from apps.realtime.services import emit
@@ -45,22 +44,3 @@ def mark_opened(*, user, incident: Incident) -> bool:
     except IntegrityError:
         return False  # this user opened it before (or at the same moment elsewhere)
     return True
-
-
-def record_audio_playback(*, user, clip: AudioClip, request=None) -> None:
-    """Every playback of incident audio by an agency user is in the audit trail."""
-    record_event(
-        action="audio.playback",
-        actor=user,
-        agency=clip.incident.agency,
-        target=clip,
-        target_label=f"{clip.incident.reference} audio, sensor {clip.sensor_id}",
-        request=request,
-        details={
-            "incident": clip.incident.reference,
-            "incident_id": clip.incident_id,
-            "clip_id": clip.pk,
-            "sensor_id": clip.sensor_id,
-            "sha256": clip.sha256,
-        },
-    )

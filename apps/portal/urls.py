@@ -20,5 +20,4 @@ urlpatterns = [
     path("siren/", views.siren, name="siren"),
     # The secure link of every incident (apps.incidents.models.incident_path).
     path("incident/<str:system_id>/<int:number>", views.siren_incident, name="siren_incident"),
-    path("portal/audio/<int:clip_id>", views.audio, name="audio"),
 ]

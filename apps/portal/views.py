@@ -10,16 +10,14 @@ import json
 import zoneinfo
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from apps.accounts.access import (
     application_required,
     can_use_application,
-    no_access_response,
 )
 from apps.accounts.models import Application
 from apps.incidents.models import IncidentStatus
@@ -253,37 +251,3 @@ def investigator_incident(request: HttpRequest, system_id: str, number: int) -> 
     return _detail_page(
         request, application=Application.INVESTIGATOR_PORTAL, system_id=system_id, number=number
     )
-
-
-# --- Audio ------------------------------------------------------------------------------------
-
-AUDIO_APPLICATIONS = (
-    Application.ALERT_CONSOLE,
-    Application.INVESTIGATOR_PORTAL,
-    Application.SIREN,
-)
-
-
-@require_GET
-def audio(request: HttpRequest, clip_id: int) -> HttpResponse:
-    """One published clip, for agency users of any incident-viewing application.
-
-    Each playback (a request from the first byte) is written to the audit trail.
-    """
-    user = request.user
-    if not user.is_authenticated:
-        from django.contrib.auth.views import redirect_to_login
-
-        return redirect_to_login(request.get_full_path())
-    if not any(can_use_application(user=user, application=a) for a in AUDIO_APPLICATIONS):
-        return no_access_response(request, Application.SIREN)
-    clip = selectors.playable_clip_get(user=user, clip_id=clip_id)
-    if clip is None:
-        raise Http404("No such audio.")
-    range_header = request.headers.get("Range", "")
-    if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
-        services.record_audio_playback(user=user, clip=clip, request=request)
-    response = FileResponse(clip.file.open("rb"), content_type="audio/wav")
-    response["Cache-Control"] = "private, no-store"
-    response["Content-Disposition"] = f'inline; filename="{clip.incident.reference}-{clip.pk}.wav"'
-    return response

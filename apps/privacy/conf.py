@@ -16,6 +16,10 @@ DEFAULTS = {
     "RETENTION_FILTERED_INCIDENTS_DAYS": 30,
     # Audio clips of incidents decided "not gunfire", by the time of that decision.
     "RETENTION_DISMISSED_AUDIO_DAYS": 30,
+    # Audio clips of investigation requests declined by the review center or cancelled by
+    # the agency, by the time the request was closed. Completed requests' audio is
+    # evidence the agency was given, kept like published incident audio.
+    "RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS": 30,
     # Rows deleted per transaction, so a large purge never holds long locks.
     "RETENTION_BATCH_SIZE": 2000,
 }
@@ -24,6 +28,7 @@ MINIMUM_DAYS = {
     "RETENTION_PULSES_DAYS": 3,
     "RETENTION_FILTERED_INCIDENTS_DAYS": 3,
     "RETENTION_DISMISSED_AUDIO_DAYS": 1,
+    "RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS": 1,
 }
 
 

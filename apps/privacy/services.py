@@ -11,7 +11,13 @@ Rules (periods from ``apps.privacy.conf``; each counted back from one ``now``):
 - ``dismissed_audio``: audio clips of incidents decided "not gunfire" (status dismissed)
   whose decision is older than ``RETENTION_DISMISSED_AUDIO_DAYS``: the file is removed
   from storage and the clip row deleted; the incident keeps its summary.
-- Published incident audio is evidence: no rule selects it.
+- ``investigation_audio``: audio clips of investigation requests declined by the review
+  center or cancelled by the agency, closed longer ago than
+  ``RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS``: files removed, clip rows deleted; the
+  request keeps its record (audio requests, timeline) and gets an
+  ``investigation.audio_purged`` event on its timeline.
+- Published incident audio and the audio of completed investigation requests are
+  evidence: no rule selects them. Open requests' audio is still being reviewed: kept.
 
 A real run writes a ``RetentionRun`` and one ``retention.purge`` audit event for the
 platform (agency empty) plus one per agency whose data was purged (so the agency's audit
@@ -34,6 +40,11 @@ from apps.accounts.models import Agency
 from apps.alerts.models import AlertMessage
 from apps.audit.services import record_event
 from apps.incidents.models import AudioClip, Incident, IncidentStatus, Shot, ShotPulse
+from apps.investigations.models import (
+    InvestigationClip,
+    InvestigationRequest,
+    InvestigationStatus,
+)
 from apps.privacy.conf import MINIMUM_DAYS, retention_setting
 from apps.privacy.models import RetentionRun, RetentionTrigger
 from apps.review.models import IncidentHistory
@@ -48,7 +59,11 @@ COUNT_KEYS = (
     "pulses",
     "dismissed_audio_clips",
     "dismissed_audio_files",
+    "investigation_audio_clips",
+    "investigation_audio_files",
 )
+# Investigation requests whose audio retention deletes: never given to the agency.
+PURGED_INVESTIGATION_STATUSES = (InvestigationStatus.DECLINED, InvestigationStatus.CANCELLED)
 
 
 class RetentionConfigurationError(ValueError):
@@ -78,6 +93,7 @@ def retention_periods() -> dict[str, int]:
         "filtered_incidents": "RETENTION_FILTERED_INCIDENTS_DAYS",
         "pulses": "RETENTION_PULSES_DAYS",
         "dismissed_audio": "RETENTION_DISMISSED_AUDIO_DAYS",
+        "investigation_audio": "RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS",
     }
     periods = {}
     for rule, name in names.items():
@@ -126,6 +142,19 @@ def expired_dismissed_audio(*, cutoff: dt.datetime) -> QuerySet[AudioClip]:
     return AudioClip.objects.filter(incident__status=IncidentStatus.DISMISSED).filter(
         Q(incident__review_decision__updated_at__lt=cutoff)
         | Q(incident__review_decision__isnull=True, incident__last_shot_at__lt=cutoff)
+    )
+
+
+def expired_investigation_audio(*, cutoff: dt.datetime) -> QuerySet[InvestigationClip]:
+    """Clips of investigation requests declined or cancelled longer ago than the period.
+
+    Completed requests gave the agency its evidence (kept, like published incident
+    audio); open ones are still being reviewed. A closed request never reopens, so its
+    closing time is final.
+    """
+    return InvestigationClip.objects.filter(
+        investigation__status__in=PURGED_INVESTIGATION_STATUSES,
+        investigation__closed_at__lt=cutoff,
     )
 
 
@@ -244,6 +273,66 @@ def _purge_dismissed_audio(*, report: RetentionReport, agencies: dict[int, str])
         last = ids[-1]
 
 
+def _purge_investigation_audio(*, report: RetentionReport, agencies: dict[int, str]) -> None:
+    days = retention_setting("RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS")
+    queryset = expired_investigation_audio(cutoff=report.cutoffs["investigation_audio"])
+    if report.dry_run:
+        for agency_id, name in queryset.values_list("investigation__agency_id", "file"):
+            system_id = agencies[agency_id]
+            report.add(key="investigation_audio_clips", agency=system_id, count=1)
+            if name and default_storage.exists(name):
+                report.add(key="investigation_audio_files", agency=system_id, count=1)
+        return
+    # In batches of requests, not clips: all of a request's clips go together, with one
+    # event on its timeline.
+    due_requests = InvestigationRequest.objects.filter(
+        Exists(queryset.filter(investigation=OuterRef("pk")))
+    )
+    last = 0
+    while ids := _next_batch(due_requests, after=last):
+        with transaction.atomic():
+            # Lock the requests (every step on one locks it), then re-read what is due.
+            locked = list(
+                InvestigationRequest.objects.filter(pk__in=ids)
+                .select_for_update(of=("self",))
+                .select_related("agency")
+                .order_by("pk")
+            )
+            rows = list(
+                queryset.filter(investigation_id__in=ids).values_list(
+                    "pk", "investigation_id", "investigation__agency_id", "file"
+                )
+            )
+            InvestigationClip.objects.filter(pk__in=[row[0] for row in rows]).delete()
+            by_request: dict[int, int] = defaultdict(int)
+            for _, investigation_id, _, _ in rows:
+                by_request[investigation_id] += 1
+            for investigation in locked:
+                if not by_request.get(investigation.pk):
+                    continue
+                # On the request's own timeline too, so the agency sees why the audio is gone.
+                record_event(
+                    action="investigation.audio_purged",
+                    agency=investigation.agency,
+                    target=investigation,
+                    target_label=investigation.reference,
+                    details={
+                        "reference": investigation.reference,
+                        "status": investigation.status,
+                        "clips": by_request[investigation.pk],
+                        "days": days,
+                    },
+                )
+        # The files go once their rows are gone for good: a failed transaction keeps both.
+        for _, _, agency_id, name in rows:
+            system_id = agencies[agency_id]
+            report.add(key="investigation_audio_clips", agency=system_id, count=1)
+            if name and default_storage.exists(name):
+                default_storage.delete(name)
+                report.add(key="investigation_audio_files", agency=system_id, count=1)
+        last = ids[-1]
+
+
 def retention_apply(
     *,
     now: dt.datetime | None = None,
@@ -261,6 +350,7 @@ def retention_apply(
     _purge_filtered_incidents(report=report, agencies=agencies)
     _purge_pulses(report=report, agencies=agencies)
     _purge_dismissed_audio(report=report, agencies=agencies)
+    _purge_investigation_audio(report=report, agencies=agencies)
     if dry_run:
         return report
     report.run_id = _log_run(report=report, started=started, trigger=trigger).pk

@@ -24,19 +24,12 @@ CLOSE_FORBIDDEN = 4403
 class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     audience: str = ""
 
-    def stream_agency_id(self, user) -> int | None:
-        return None
-
     async def connect(self):
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
-        user = await database_sync_to_async(user_from_session)(self.session_key)
-        if user is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        self.agency_id = self.stream_agency_id(user)
-        if not await self._may_receive(user):
-            await self.close(code=CLOSE_FORBIDDEN)
+        refusal = await database_sync_to_async(self._refusal)()
+        if refusal is not None:
+            await self.close(code=refusal)
             return
         self.group = group_name(audience=self.audience, agency_id=self.agency_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -56,31 +49,50 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                 await self._catch_up(after)
 
     async def realtime_event(self, message):
-        user = await database_sync_to_async(user_from_session)(self.session_key)
-        if user is None or not await self._may_receive(user):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
         event = message["event"]
         if event["id"] <= self.last_sent_id:
             return  # already delivered by a catch-up
+        # One thread hop per event for the whole check: at a fan-out to hundreds of
+        # consumers the hops (and their database connections) are what costs.
+        if await database_sync_to_async(self._refusal)() is not None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         await self._send_event(event)
+
+    def _refusal(self) -> int | None:
+        """Why the session's user may not read this stream now (a close code), or None."""
+        user = user_from_session(self.session_key)
+        if user is None:
+            return CLOSE_UNAUTHENTICATED
+        agency_id = selectors.stream_agency_id(user=user, audience=self.audience)
+        if getattr(self, "agency_id", agency_id) != agency_id:
+            return CLOSE_FORBIDDEN  # moved to another agency since connecting
+        if not selectors.may_receive(user=user, audience=self.audience, agency_id=agency_id):
+            return CLOSE_FORBIDDEN
+        self.agency_id = agency_id
+        return None
 
     async def _catch_up(self, after: int):
         self.last_sent_id = max(after, getattr(self, "last_sent_id", 0))
-        events = await database_sync_to_async(selectors.events_after)(
-            audience=self.audience, agency_id=self.agency_id, after_id=self.last_sent_id
-        )
+        events = await database_sync_to_async(self._visible_events)(self.last_sent_id)
+        if events is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         for event in events:
             await self._send_event(event.as_message())
+
+    def _visible_events(self, after_id: int):
+        # The same read as the polling endpoint (apps.realtime.views), user re-read.
+        user = user_from_session(self.session_key)
+        if user is None:
+            return None
+        if selectors.stream_agency_id(user=user, audience=self.audience) != self.agency_id:
+            return None  # moved to another agency since connecting
+        return selectors.visible_events_after(user=user, audience=self.audience, after_id=after_id)
 
     async def _send_event(self, event: dict):
         self.last_sent_id = max(self.last_sent_id, event["id"])
         await self.send_json({"type": "event", **event})
-
-    async def _may_receive(self, user) -> bool:
-        return await database_sync_to_async(selectors.may_receive)(
-            user=user, audience=self.audience, agency_id=self.agency_id
-        )
 
 
 def _after_id(query_string: bytes) -> int:
@@ -101,6 +113,3 @@ class AgencyStreamConsumer(EventStreamConsumer):
     """Users of one agency: published incidents and their updates."""
 
     audience = Audience.AGENCY
-
-    def stream_agency_id(self, user) -> int | None:
-        return user.agency_id

@@ -39,3 +39,20 @@ def may_receive(*, user, audience: str, agency_id: int | None) -> bool:
             application__in=[Application.ALERT_CONSOLE, Application.SIREN]
         ).exists()
     return False
+
+
+def stream_agency_id(*, user, audience: str) -> int | None:
+    """The agency whose stream ``user`` reads: their own for the agency audience."""
+    return user.agency_id if audience == Audience.AGENCY else None
+
+
+def visible_events_after(*, user, audience: str, after_id: int) -> list[RealtimeEvent] | None:
+    """What ``user`` may read of their stream after ``after_id``; None if nothing at all.
+
+    The one read both delivery paths use: the websocket's catch-up and the polling
+    fallback (``apps.realtime.views``), so both apply the same permission and agency.
+    """
+    agency_id = stream_agency_id(user=user, audience=audience)
+    if not may_receive(user=user, audience=audience, agency_id=agency_id):
+        return None
+    return events_after(audience=audience, agency_id=agency_id, after_id=after_id)

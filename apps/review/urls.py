@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.review import audio_views, views
+from apps.review import views
 
 app_name = "review"
 
@@ -19,6 +19,4 @@ urlpatterns = [
     path("filtered/<int:incident_id>/promote/", views.promote, name="promote"),
     path("surge/<int:area_id>/", views.surge, name="surge"),
     path("metrics/", views.metrics, name="metrics"),
-    # The only endpoint that plays incident audio (one stored clip, audited).
-    path("clips/<int:clip_id>/play/", audio_views.clip_playback, name="clip_playback"),
 ]

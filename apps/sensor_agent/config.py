@@ -25,13 +25,13 @@ Relative paths are relative to the directory of the configuration file.
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from apps.acoustics.detection import DEFAULT_THRESHOLD
+from apps.acoustics.numbers import finite_float
 from apps.sensor_agent import MAX_RETENTION_HOURS
 
 # The server refuses batches of more than 1000 pulses (SENSOR_PULSE_BATCH_MAX).
@@ -100,7 +100,7 @@ class AgentConfig:
 
 def check_retention_hours(value) -> float:
     """The ring buffer retention: a positive number of hours, at most 72."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if finite_float(value) is None:
         raise ConfigError(f"buffer_retention_hours must be a number of hours, got {value!r}")
     if value <= 0:
         raise ConfigError(f"buffer_retention_hours must be positive, got {value!r}")
@@ -133,7 +133,7 @@ def _number(raw: dict, name: str, default, *, low=None, high=None, integer=False
         raise ConfigError(f"{label} must be a number, got {value!r}")
     if integer and not (isinstance(value, int) or float(value).is_integer()):
         raise ConfigError(f"{label} must be a whole number, got {value!r}")
-    if not math.isfinite(value):
+    if finite_float(value) is None:
         raise ConfigError(f"{label} must be finite, got {value!r}")
     if low is not None and value < low:
         raise ConfigError(f"{label} must be at least {low}, got {value!r}")

@@ -14,6 +14,7 @@ import uuid
 import numpy as np
 
 from apps.acoustics.detection import DEFAULT_FULL_SCALE_DB_SPL, DetectedPulse, detect_pulses
+from apps.acoustics.numbers import finite_float
 from apps.sensor_agent.client import utc_iso
 
 HISTORY_S = 1.0
@@ -115,7 +116,7 @@ def pulse_payload(pulse: DetectedPulse, *, pulse_uuid: str | None = None) -> dic
     features = {
         name: round(float(value), 6)
         for name, value in pulse.features.items()
-        if isinstance(value, int | float) and math.isfinite(value)
+        if finite_float(value) is not None
     }
     return {
         "pulse_uuid": pulse_uuid or str(uuid.uuid4()),

@@ -2,9 +2,11 @@
 
 A SQLite file in the agent's data directory. A pulse leaves the outbox only when the
 server has acknowledged it (202: accepted or duplicate), or when the server refuses it
-for good (400/409: kept in ``rejected`` with the reason), or when it is older than the
-server accepts (72 h). Resending is idempotent: a pulse keeps its uuid, and the server
-acknowledges a uuid it already has as a duplicate instead of storing it twice.
+for good (400/409/413: kept in ``rejected`` with the reason), or when it is older than
+the server accepts (72 h). Anything else (no answer, a 5xx such as the 503 of a database
+outage, 401/403, 429) leaves it queued for the next attempt. Resending is idempotent: a
+pulse keeps its uuid, and the server acknowledges a uuid it already has as a duplicate
+instead of storing it twice.
 """
 
 from __future__ import annotations

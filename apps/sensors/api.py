@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 
 import http_sf
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.parsers import JSONParser
+from apps.core.problems import database_unavailable_problem
 from apps.incidents import selectors as incident_selectors
 from apps.incidents import services as incident_services
 from apps.sensors import services
@@ -28,6 +31,7 @@ from apps.sensors.serializers import (
     PulseBatchSerializer,
     UtcDateTimeField,
 )
+from apps.sensors.throttling import SensorRateThrottle
 
 logger = logging.getLogger("apps.sensors")
 
@@ -43,7 +47,22 @@ class PulseConflict(APIException):
 class SensorAPIView(APIView):
     authentication_classes = [SensorSignatureAuthentication]
     permission_classes = [IsSignedSensor]
+    throttle_classes = [SensorRateThrottle]
     parser_classes = [JSONParser]
+
+    def dispatch(self, request, *args, **kwargs):
+        # One transaction per request: the signature's nonce, a refusal's log entry and the
+        # request's writes commit together (one commit instead of two per batch). A 202 is
+        # sent only after that commit; a server error rolls everything back.
+        try:
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)
+        except (OperationalError, InterfaceError) as exc:
+            # The database went away before the request began or while it committed.
+            return database_unavailable_problem(exc)
+        return response
 
 
 class PulseBatchView(SensorAPIView):
@@ -144,7 +163,10 @@ def _covered_components(request) -> set[str]:
 class AudioRequestListView(SensorAPIView):
     @extend_schema(
         operation_id="sensor_audio_requests_list",
-        summary="This sensor's pending audio requests (explosive-like incidents only)",
+        summary=(
+            "This sensor's pending audio requests (explosive-like incidents and "
+            "investigation requests only)"
+        ),
         responses={200: AudioRequestListSerializer, 401: PROBLEM, 403: PROBLEM},
         tags=["sensor"],
     )
@@ -167,7 +189,7 @@ class AudioUploadView(SensorAPIView):
             "which the request signature must cover. The clip must lie inside the "
             "request's window, at the request's sample rate."
         ),
-        request={"audio/wav": OpenApiTypes.BINARY},
+        request={media_type: OpenApiTypes.BINARY for media_type in AUDIO_CONTENT_TYPES},
         parameters=[
             OpenApiParameter(
                 AUDIO_START_HEADER,
@@ -213,7 +235,7 @@ class AudioUploadView(SensorAPIView):
                 "bad_start_time",
             ) from None
         try:
-            clip = incident_services.audio_clip_store(
+            clip = services.audio_upload_store(
                 sensor=request.sensor,
                 request_id=request_id,
                 body=request._request.body,

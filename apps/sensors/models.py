@@ -77,10 +77,19 @@ class SensorPulse(models.Model):
     """One impulse reported by one sensor: time, level and envelope features, no audio."""
 
     pulse_uuid = models.UUIDField(unique=True)
-    sensor = models.ForeignKey(Sensor, on_delete=models.PROTECT, related_name="pulses")
+    # No single-column indexes on the two keys: the (key, arrival_time) indexes below serve
+    # those lookups too, and every index costs each insert at ingest rate.
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.PROTECT, related_name="pulses", db_index=False
+    )
     # Snapshot at receipt, so later moves of the sensor do not rewrite history.
     coverage_area = models.ForeignKey(
-        "geo.CoverageArea", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "geo.CoverageArea",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     latitude = models.FloatField()
     longitude = models.FloatField()
@@ -120,7 +129,8 @@ class SensorPulse(models.Model):
 class UsedNonce(models.Model):
     """Signature nonces seen in the replay window; the constraint refuses a second use."""
 
-    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="+")
+    # The unique (sensor, nonce) constraint's index serves lookups by sensor.
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="+", db_index=False)
     nonce = models.CharField(max_length=128)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

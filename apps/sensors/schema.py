@@ -1,6 +1,8 @@
 """OpenAPI description of the sensor signature scheme (drf-spectacular extension)."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
+
+from apps.sensors.conf import sensor_setting
 
 
 class SensorSignatureScheme(OpenApiAuthenticationExtension):
@@ -19,3 +21,17 @@ class SensorSignatureScheme(OpenApiAuthenticationExtension):
                 "Sent with the Signature-Input and Content-Digest headers."
             ),
         }
+
+
+class PulseBatchSchema(OpenApiSerializerExtension):
+    """The batch's size limits as configured (SENSOR_PULSE_BATCH_MAX), so clients and
+    fuzzers see them; a larger batch is refused with 413 before it is validated."""
+
+    target_class = "apps.sensors.serializers.PulseBatchSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = super().map_serializer(auto_schema, direction)
+        pulses = schema["properties"]["pulses"]
+        pulses["minItems"] = 1
+        pulses["maxItems"] = sensor_setting("SENSOR_PULSE_BATCH_MAX")
+        return schema

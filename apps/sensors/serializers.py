@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.acoustics.numbers import finite_float
 from apps.sensors.conf import sensor_setting
 
 MAX_FEATURES = 64
@@ -44,7 +44,10 @@ class UtcDateTimeField(serializers.Field):
             self.fail("invalid")
         if value.tzinfo is None or value.utcoffset() is None:
             self.fail("naive")
-        return value.astimezone(dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            self.fail("invalid")
 
     def to_representation(self, value):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -60,9 +63,11 @@ def validate_features(value) -> dict[str, float]:
     for name, number in value.items():
         if not isinstance(name, str) or not 0 < len(name) <= MAX_FEATURE_NAME:
             raise serializers.ValidationError(f"Feature names have 1 to {MAX_FEATURE_NAME} chars.")
+        if not name.isprintable():  # e.g. NUL, which PostgreSQL's jsonb cannot store
+            raise serializers.ValidationError("Feature names must be printable text.")
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise serializers.ValidationError(f"Feature {name!r} must be a number.")
-        if not math.isfinite(number):
+        if finite_float(number) is None:
             raise serializers.ValidationError(f"Feature {name!r} must be finite.")
         clean[name] = number
     if len(json.dumps(clean)) > sensor_setting("SENSOR_PULSE_FEATURES_MAX_BYTES"):
@@ -190,10 +195,19 @@ class HeartbeatResultSerializer(serializers.Serializer):
 
 
 class AudioRequestSerializer(serializers.Serializer):
-    """One pending audio request as the sensor sees it."""
+    """One pending audio request as the sensor sees it (of an incident or an investigation)."""
 
     id = serializers.IntegerField()
-    incident = serializers.CharField(source="incident.reference", help_text="<system_id>-<number>")
+    incident = serializers.CharField(
+        source="incident.reference",
+        allow_null=True,
+        help_text="<system_id>-<number>; null on an investigation's request.",
+    )
+    investigation = serializers.CharField(
+        source="investigation.reference",
+        required=False,
+        help_text="INV-<system_id>-<number>; only on an investigation's request.",
+    )
     start_utc = UtcDateTimeField(source="window_start", help_text="Earliest first sample.")
     end_utc = UtcDateTimeField(source="window_end", help_text="Latest end of the clip.")
     sample_rate = serializers.IntegerField()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.acoustics.numbers import finite_float
 from apps.audit.services import record_event
 from apps.geo.models import CoverageArea
 from apps.geo.polygons import GeometryError, geometry_contains
@@ -72,7 +72,7 @@ def sensor_register(
         ("elevation_m", elevation_m),
         ("position_error_m", position_error_m),
     ):
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        if finite_float(value) is None:
             raise ValidationError({name: "Must be a finite number."})
     if coverage_area is not None and coverage_area.agency_id != agency.pk:
         raise ValidationError({"coverage_area": "The coverage area belongs to another agency."})
@@ -288,7 +288,11 @@ def on_pulses_accepted(
         from apps.sensors.tasks import process_pulse_batch
 
         ids = list(pulse_ids)
-        transaction.on_commit(lambda: process_pulse_batch.delay(sensor_id=sensor_id, pulse_ids=ids))
+        # Robust: with the broker down the batch is still stored and acknowledged; the
+        # sweep marks such pulses processed.
+        transaction.on_commit(
+            lambda: process_pulse_batch.delay(sensor_id=sensor_id, pulse_ids=ids), robust=True
+        )
         return
     from apps.incidents.services import schedule_coverage_area
 
@@ -300,6 +304,31 @@ def pulses_mark_processed(*, pulse_ids: list[int], now: dt.datetime | None = Non
     return SensorPulse.objects.filter(id__in=pulse_ids, processed_at__isnull=True).update(
         processed_at=now or timezone.now()
     )
+
+
+# --- Audio uploads --------------------------------------------------------------------------
+
+
+def audio_upload_store(*, sensor: Sensor, request_id: int, body: bytes, start_time: dt.datetime):
+    """Store a clip uploaded against one of the sensor's audio requests, or refuse it.
+
+    An audio request is either an incident's (``apps.incidents.services.audio_clip_store``)
+    or an investigation's (``apps.investigations.services.investigation_clip_store``);
+    both check the upload with the same window rule and raise ``AudioUploadError``.
+    """
+    from apps.incidents.models import AudioRequest
+    from apps.incidents.services import audio_clip_store
+    from apps.investigations.services import investigation_clip_store
+
+    # Which kind never changes after creation, so reading it unlocked is safe; the
+    # store functions lock the request and check it again.
+    investigation_id = (
+        AudioRequest.objects.filter(pk=request_id, sensor=sensor)
+        .values_list("investigation_id", flat=True)
+        .first()
+    )
+    store = investigation_clip_store if investigation_id is not None else audio_clip_store
+    return store(sensor=sensor, request_id=request_id, body=body, start_time=start_time)
 
 
 # --- Heartbeats -----------------------------------------------------------------------------

@@ -257,15 +257,15 @@ def render_event(
     sensor positions (instead of the generator's own synthetic array). ``weather`` (an
     ``apps.acoustics.types.Weather``) defaults to a random one.
     """
-    from apps.acoustics.generator import scenarios as gen
-    from apps.acoustics.generator.render import Conditions, Sensor, propagate, select_and_render
+    from apps.acoustics import generator
+    from apps.acoustics.generator.render import Conditions, Sensor
     from apps.acoustics.types import Weather
 
-    if kind not in gen.SCENARIO_KINDS:
+    if kind not in generator.SCENARIO_KINDS:
         raise SimulationError(
-            f"unknown scenario {kind!r}; choose from {', '.join(gen.SCENARIO_KINDS)}"
+            f"unknown scenario {kind!r}; choose from {', '.join(generator.SCENARIO_KINDS)}"
         )
-    rng = np.random.default_rng([seed, gen.SCENARIO_KINDS.index(kind), 7])
+    rng = np.random.default_rng([seed, generator.SCENARIO_KINDS.index(kind), 7])
     drawn = Weather(
         temperature_c=float(rng.uniform(-5, 30)),
         wind_speed_ms=float(rng.uniform(0, 6)),
@@ -281,24 +281,9 @@ def render_event(
         Sensor(sensor_id=site.serial, xyz=np.array(site.xyz), noise_db_spl=site.noise_db_spl)
         for site in sites
     ]
-    builder = gen._Builder(rng, t0)
-    gen._build_sources(builder, kind)
-    reflectors = gen._reflectors(
-        rng, emissions=builder.emissions, sensors=sensors, options=gen.Options()
-    )
-    arrivals = propagate(
-        emissions=builder.emissions,
-        sensors=sensors,
-        reflectors=reflectors,
-        conditions=conditions,
-        rng=rng,
-    )
-    rendered = select_and_render(
-        arrivals=arrivals,
-        emissions=builder.emissions,
-        sensors=sensors,
-        conditions=conditions,
-        rng=rng,
+    emissions = generator.scenario_emissions(kind=kind, rng=rng, t0=t0)
+    rendered = generator.render_emissions(
+        emissions=emissions, sensors=sensors, conditions=conditions, rng=rng
     )
     index_of = {site.serial: i for i, site in enumerate(sites)}
     reports = [SensorReport(index=i, pulses=[], arrival_epochs=[]) for i in range(len(sites))]
@@ -319,7 +304,6 @@ def render_event(
         )
         reports[i].arrival_epochs.append(pulse.t)
         windows.setdefault(i, []).append(item)
-    emissions = builder.emissions
     first_emit = min(e.t for e in emissions)
     last_arrival = max((r.pulse.t for r in rendered), default=max(e.t for e in emissions))
     if with_audio:

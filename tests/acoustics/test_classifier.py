@@ -11,14 +11,13 @@ from apps.acoustics.classifier import (
     INCIDENT_FEATURE_NAMES,
     ClassifierError,
     Model,
-    evaluate,
     incident_features,
     is_explosive_like,
     load_model,
     train,
 )
 from apps.acoustics.generator import generate_scenario
-from apps.acoustics.generator.labelled import feature_set, incident_record, labelled_incidents
+from apps.acoustics.generator.labelled import incident_record, labelled_incidents
 from apps.acoustics.incidents import Incident, bundle
 from apps.acoustics.types import LocatedShot, Pulse
 
@@ -169,18 +168,267 @@ def test_is_explosive_like():
         is_explosive_like({})
 
 
-@pytest.mark.slow
-def test_installed_model_on_held_out_generated_incidents():
-    """Scenario seeds 3000-3002 (x16) were never used in training (0-9) or testing (1000-1005).
+def test_clopper_pearson_bounds_match_closed_forms():
+    # k = 0: the upper bound solves (1 - p)^n = alpha; k = n mirrors it.
+    low, high = classifier.clopper_pearson(0, 300)
+    assert low == 0.0
+    assert high == pytest.approx(1 - 0.05 ** (1 / 300), rel=1e-9)
+    low, high = classifier.clopper_pearson(300, 300)
+    assert (low, high) == (pytest.approx(0.05 ** (1 / 300), rel=1e-9), 1.0)
+    # k = 1 of 300: the bounds bracket 1/300 and a bigger sample narrows them.
+    low, high = classifier.clopper_pearson(1, 300)
+    assert low < 1 / 300 < high < 0.02
+    assert classifier.clopper_pearson(10, 3000)[1] < classifier.clopper_pearson(1, 300)[1]
+    with pytest.raises(ValueError):
+        classifier.clopper_pearson(3, 2)
 
-    Bounds from model v1 (generator v1): gunfire recall 1.000 (27 incidents), confusers called
-    gunfire 1/59 (1.7%), with room for one more miss in each; model v2 passes too.
+
+def test_gunfire_threshold_decides_and_survives_the_artifact(small_set, tmp_path):
+    probabilities = np.array(
+        [
+            [0.55, 0.30, 0.05, 0.05, 0.05],  # likeliest gunfire but below 0.7: firework
+            [0.72, 0.10, 0.10, 0.04, 0.04],  # gunfire
+            [0.40, 0.05, 0.05, 0.45, 0.05],  # construction either way
+        ]
+    )
+    assert classifier.decide(probabilities, gunfire_threshold=None) == [
+        "gunfire",
+        "gunfire",
+        "construction",
+    ]
+    assert classifier.decide(probabilities, gunfire_threshold=0.7) == [
+        "firework",
+        "gunfire",
+        "construction",
+    ]
+    assert classifier.decide(probabilities, gunfire_threshold=0.35) == [
+        "gunfire",
+        "gunfire",
+        "gunfire",
+    ]
+    model = train(examples=[(i.features(), i.label) for i in small_set], version=4)
+    model.gunfire_threshold = 0.7
+    classifier.save_model(model, directory=tmp_path)
+    loaded = load_model(directory=tmp_path)
+    assert loaded.gunfire_threshold == 0.7
+    rows = [i.features() for i in small_set]
+    assert loaded.predict_many(rows) == model.predict_many(rows)
+    record = model.to_json()
+    record["decision"] = {"gunfire_threshold": 1.5}
+    with pytest.raises(ClassifierError, match="malformed"):
+        Model.from_json(record)
+
+
+def test_older_artifacts_still_load_and_decide_by_the_likeliest_class():
+    for version in (1, 2):
+        model = load_model(classifier.artifact_path(version))
+        assert model.version == version and model.gunfire_threshold is None
+        row = {name: 1.0 for name in INCIDENT_FEATURE_NAMES}
+        probabilities = model.probabilities(row)
+        assert model.decide(probabilities) == max(probabilities, key=probabilities.get)
+
+
+def test_threshold_is_the_lowest_that_keeps_each_confuser_class_within_budget():
+    rng = np.random.default_rng(11)
+    labels, rows = [], []
+    # Gunfire mostly scores high; 3 of 200 fireworks score 0.6-0.8, backfire stays low.
+    for label, n, low, high in (
+        ("gunfire", 200, 0.5, 1.0),
+        ("firework", 197, 0.0, 0.3),
+        ("firework", 3, 0.6, 0.8),
+        ("backfire", 200, 0.0, 0.45),
+        ("construction", 100, 0.0, 0.2),
+    ):
+        for p in rng.uniform(low, high, n):
+            rest = (1 - p) / 4
+            rows.append([p, rest, rest, rest, rest])
+            labels.append(label)
+    probabilities = np.array(rows)
+    threshold, scores = classifier.choose_gunfire_threshold(
+        probabilities, labels, max_false_gunfire=0.01
+    )
+    # 3/200 fireworks = 1.5% above 0.6 would break a 1% budget; 1% allows 2 of them.
+    fireworks = probabilities[np.array(labels) == "firework", 0]
+    assert np.mean(fireworks >= threshold) <= 0.01
+    lower = max(t for t in classifier.THRESHOLD_CANDIDATES if t < threshold)
+    assert np.mean(fireworks >= lower) > 0.01
+    assert scores[threshold]["gunfire_recall"] == pytest.approx(
+        np.mean(probabilities[np.array(labels) == "gunfire", 0] >= threshold)
+    )
+
+
+# Scenario seeds used by no training set (those use seeds below 16 000) and not by the
+# benchmark's held-out set (600 000 onwards): the incidents the real association and
+# bundling make of them, as the pipeline classifies them.
+LIVE_TEST_SCENARIOS = {
+    "single_shot": range(700_000, 700_008),
+    "semi_auto": range(700_000, 700_006),
+    "automatic": range(700_000, 700_006),
+    "fireworks": range(700_000, 700_005),
+    "backfire": range(700_000, 700_010),
+    "construction": range(700_000, 700_012),
+}
+
+
+def test_cross_validation_folds_keep_a_scenario_together():
+    groups = ["a", "b", "a", "c", "b", "d", "e", "f", "a"]
+    folds = classifier.fold_of_examples(len(groups), folds=3, groups=groups)
+    for group in set(groups):
+        assert len({int(f) for f, g in zip(folds, groups, strict=True) if g == group}) == 1
+    assert set(folds.tolist()) == {0, 1, 2}
+    assert classifier.fold_of_examples(5, folds=2).tolist() == [0, 1, 0, 1, 0]
+    with pytest.raises(ClassifierError, match="groups"):
+        classifier.fold_of_examples(3, folds=2, groups=["a"])
+
+
+@pytest.mark.slow
+def test_installed_model_on_live_chain_incidents_it_was_not_trained_on():
+    """Measured with model v4 (boosted trees with the directivity features, gunfire iff
+    P(gunfire) >= 0.75) on these seeds with the association of 425804f: 21 of 21 gunfire
+    incidents called gunfire (automatic 7/7, semi-automatic 6/6, single 8/8), fireworks
+    0/15, backfire 0/10, construction 0/11; v3 on the same incidents 17/21 and 0/36. The
+    bounds leave room for two misses and one false call (the association may change).
     """
+    from apps.acoustics.bench.classifier_heldout import evaluate_target
+    from apps.acoustics.generator.associated import associated_feature_set
+
     model = load_model()
-    rows = feature_set(seeds=range(3000, 3003), workers=2)
-    report = evaluate(model, [(features, label) for features, label, _ in rows])
-    assert report["gunfire"]["n"] >= 20
-    assert report["gunfire"]["recall"] >= 26 / 27
-    confusers = [report[name] for name in ("firework", "backfire", "construction")]
-    called = sum(r["called_gunfire"] * r["n"] for r in confusers)
-    assert called / sum(r["n"] for r in confusers) <= 0.035
+    assert model.gunfire_threshold is not None
+    items = associated_feature_set(scenarios=LIVE_TEST_SCENARIOS, workers=2)
+    result = evaluate_target(model, items)
+    rows = result["classes"]
+    assert rows["gunfire"]["n"] >= 18
+    assert rows["gunfire"]["called_gunfire"] / rows["gunfire"]["n"] >= 0.88
+    for name in classifier.CONFUSERS:
+        assert rows[name]["n"] >= 8, name
+    confusers_called = sum(rows[name]["called_gunfire"] for name in classifier.CONFUSERS)
+    assert confusers_called <= 1
+
+
+def test_directivity_fit_recovers_a_cardioid_and_finds_none_in_an_even_source():
+    rng = np.random.default_rng(5)
+    azimuths = rng.uniform(-math.pi, math.pi, 30)
+    shots = np.repeat([0, 1, 2], 10)
+    shot_level = np.array([150.0, 152.0, 149.0])[shots]
+    facing = math.radians(40.0)
+    noise = rng.normal(0.0, 1.5, 30)
+    # 8 dB louder ahead than behind, as the generator's muzzle blasts (a cardioid in dB)
+    muzzle = shot_level - 8.0 * (1 - np.cos(azimuths - facing)) / 2 + noise
+    even = shot_level + noise
+    gun = classifier.directivity_features(levels=muzzle, azimuths=azimuths, shots=shots)
+    bang = classifier.directivity_features(levels=even, azimuths=azimuths, shots=shots)
+    assert gun["directivity_db"] == pytest.approx(8.0, abs=2.0)
+    assert gun["directivity_z"] > 4.0
+    assert gun["source_level_db_forward"] == pytest.approx(150.0, abs=2.0)
+    assert bang["directivity_db"] < 2.0 and bang["directivity_z"] < 2.5
+    assert gun["level_fit_residual_db"] == pytest.approx(1.5, abs=0.6)
+    assert 0.5 < gun["azimuth_coverage"] <= 1.0
+    # too few sensors for a fit: neutral values, never an error
+    few = classifier.directivity_features(
+        levels=np.array([150.0, 140.0]), azimuths=np.array([0.0, 3.0]), shots=np.array([0, 0])
+    )
+    assert few["directivity_db"] == 0.0 and few["directivity_z"] == 0.0
+
+
+def _xor_examples(n=300, seed=3):
+    """Gunfire where two features agree in sign, firework where they differ: a border no
+    linear model (nor one on squared features) draws, trees do."""
+    rng = np.random.default_rng(seed)
+    base = {name: 0.0 for name in INCIDENT_FEATURE_NAMES}
+    examples = []
+    for a, b in rng.normal(0, 1, (n, 2)):
+        features = {**base, "directivity_db": float(a), "source_hi_lo_db": float(b)}
+        examples.append((features, "gunfire" if a * b > 0 else "firework"))
+    return examples
+
+
+def test_boosted_trees_learn_an_interaction_and_survive_the_artifact(tmp_path):
+    examples = _xor_examples()
+    model = train(examples=examples, version=4, kind=classifier.BOOSTED_TREES)
+    test = _xor_examples(seed=4)
+    predicted = model.predict_many([f for f, _ in test])
+    accuracy = np.mean([p == label for p, (_, label) in zip(predicted, test, strict=True)])
+    assert accuracy > 0.85
+    model.gunfire_threshold = 0.6
+    classifier.save_model(model, directory=tmp_path)
+    loaded = load_model(directory=tmp_path)
+    assert loaded.kind == classifier.BOOSTED_TREES and loaded.gunfire_threshold == 0.6
+    rows = [f for f, _ in test]
+    assert np.allclose(loaded.probabilities_many(rows), model.probabilities_many(rows))
+    record = model.to_json()
+    record["trees"][0]["left"][0] = 0  # a node that points at itself would never end
+    with pytest.raises(ClassifierError, match="malformed"):
+        Model.from_json(record)
+    record = model.to_json()
+    record["trees"][0]["feature"][0] = len(INCIDENT_FEATURE_NAMES)
+    with pytest.raises(ClassifierError, match="malformed"):
+        Model.from_json(record)
+    record = model.to_json()
+    record["model"] = "forest"
+    with pytest.raises(ClassifierError, match="unknown model kind"):
+        Model.from_json(record)
+
+
+def test_artifacts_on_the_first_features_decide_as_before_with_the_new_features(small_set):
+    """v1-v3 use the first 31 features; the incident features now hold more, which those
+    models ignore: their probabilities are those of the original 31 alone."""
+    rows = [item.features() for item in small_set]
+    assert all(tuple(r) == INCIDENT_FEATURE_NAMES for r in rows)
+    old_rows = [{n: r[n] for n in classifier.INCIDENT_FEATURE_NAMES_V1} for r in rows]
+    for version in (1, 2, 3):
+        model = load_model(classifier.artifact_path(version))
+        assert model.feature_names == classifier.INCIDENT_FEATURE_NAMES_V1
+        assert np.allclose(model.probabilities_many(rows), model.probabilities_many(old_rows))
+    newest = load_model()  # v4 needs the directivity features too
+    assert newest.version >= 4 and newest.feature_names == INCIDENT_FEATURE_NAMES
+    with pytest.raises(ClassifierError, match="missing"):
+        newest.probabilities(old_rows[0])
+
+
+def test_directivity_fit_sets_aside_sensors_whose_sight_line_is_blocked():
+    """Diffraction round a building only ever lowers a sensor's level: a fifth of the
+    sensors 6-12 dB low must not flatten (or fake) the radiation pattern."""
+    rng = np.random.default_rng(8)
+    azimuths = rng.uniform(-math.pi, math.pi, 40)
+    shots = np.zeros(40, dtype=int)
+    blocked = np.where(rng.random(40) < 0.2, rng.uniform(6.0, 12.0, 40), 0.0)
+    noise = rng.normal(0.0, 1.5, 40)
+    muzzle = 150.0 - 6.0 * (1 - np.cos(azimuths)) / 2 + noise - blocked
+    even = 150.0 + noise - blocked
+    gun = classifier.directivity_features(levels=muzzle, azimuths=azimuths, shots=shots)
+    bang = classifier.directivity_features(levels=even, azimuths=azimuths, shots=shots)
+    assert gun["directivity_db"] == pytest.approx(6.0, abs=1.5)
+    assert bang["directivity_db"] < 1.5
+    assert gun["level_fit_residual_db"] < 2.5  # the blocked sensors are not in the fit
+
+
+def test_of_thresholds_with_equal_recall_the_highest_is_chosen():
+    # Gunfire scores 0.83 and 0.95, confusers <= 0.2: every threshold from 0.25 to 0.8 keeps all
+    # gunfire and no confuser; the highest leaves the widest margin.
+    probabilities, labels = [], []
+    for label, p in (("gunfire", 0.83), ("gunfire", 0.95), ("firework", 0.1), ("backfire", 0.2)):
+        rest = (1 - p) / 4
+        probabilities.append([p, rest, rest, rest, rest])
+        labels.append(label)
+    threshold, scores = classifier.choose_gunfire_threshold(np.array(probabilities), labels)
+    assert threshold == 0.8
+    assert scores[threshold]["gunfire_recall"] == 1.0
+
+
+def test_operating_point_can_be_chosen_on_a_subset_of_the_training_rows():
+    rng = np.random.default_rng(2)
+    examples, live = [], []
+    for label, centre in (("gunfire", 2.0), ("firework", -1.0), ("backfire", -2.0)):
+        for i in range(60):
+            features = {name: 0.0 for name in INCIDENT_FEATURE_NAMES}
+            features["directivity_db"] = float(rng.normal(centre, 1.0))
+            examples.append((features, label))
+            live.append(i % 2 == 0)
+    groups = [f"s{i // 3}" for i in range(len(examples))]
+    l2, threshold, results = classifier.select_operating_point(
+        examples, l2_candidates=(1e-2,), groups=groups, operating_rows=live
+    )
+    assert l2 == 1e-2 and threshold in classifier.THRESHOLD_CANDIDATES
+    assert results[l2]["firework_called_gunfire"] <= classifier.FALSE_GUNFIRE_BUDGET
+    with pytest.raises(ClassifierError, match="operating rows"):
+        classifier.select_operating_point(examples, operating_rows=[True])

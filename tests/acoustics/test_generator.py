@@ -6,7 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from apps.acoustics.generator import Options, generate_scenario, read_truth, write_scenario
+from apps.acoustics.generator import (
+    Options,
+    generate_scenario,
+    read_truth,
+    render_emissions,
+    scenario_emissions,
+    write_scenario,
+)
 from apps.acoustics.generator.physics import (
     absorption_db_per_m,
     friedlander,
@@ -208,3 +215,30 @@ def test_bad_arguments_give_clear_errors(tmp_path):
         generate_scenario(kind="single_shot", seed=-1)
     with pytest.raises(ValueError, match="truth"):
         read_truth(tmp_path)
+
+
+def test_public_api_renders_a_scenarios_sources_at_a_callers_own_sensors():
+    """What the city simulator uses: the sources of a kind, heard by sensors it places."""
+    rng = np.random.default_rng(11)
+    emissions = scenario_emissions(kind="semi_auto", rng=rng, t0=1000.0)
+    assert len(emissions) >= 2 and {e.label for e in emissions} == {"gunfire"}
+    assert all(e.t >= 1000.0 for e in emissions)
+    source = emissions[0].xyz
+    sensors = [
+        Sensor(
+            sensor_id=f"ring{i}",
+            xyz=source + [300 * math.cos(a), 300 * math.sin(a), 5.0],
+            noise_db_spl=45.0,
+        )
+        for i, a in enumerate(np.linspace(0, 2 * math.pi, 6, endpoint=False))
+    ]
+    calm = Conditions(weather=Weather(temperature_c=20.0, wind_speed_ms=0.0))
+    rendered = render_emissions(emissions=emissions, sensors=sensors, conditions=calm, rng=rng)
+    c = speed_of_sound(20.0)
+    heard = {item.pulse.sensor_id for item in rendered}
+    assert heard == {s.sensor_id for s in sensors}  # 300 m away: every sensor reports
+    first = min(item.pulse.t for item in rendered if item.pulse.sensor_id == "ring0")
+    expected = emissions[0].t + np.linalg.norm(sensors[0].xyz - source) / c
+    assert first == pytest.approx(expected, abs=0.01)
+    with pytest.raises(ValueError, match="unknown scenario kind"):
+        scenario_emissions(kind="thunder", rng=rng, t0=0.0)

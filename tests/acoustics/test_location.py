@@ -1,4 +1,4 @@
-"""Multilateration: closed form, robust refinement, covariance, ellipse and the CRB."""
+"""Multilateration: closed form, MLG, robust refinement, covariance, ellipse and the CRB."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from apps.acoustics.bench.location_synthetic import run_trials
+from apps.acoustics.bench.location_synthetic import arrival_times, random_array, run_trials
 from apps.acoustics.location import (
     CHI2_2DOF_95,
     LocationError,
@@ -16,6 +16,7 @@ from apps.acoustics.location import (
     error_ellipse,
     locate,
     locate_pulses,
+    mlg,
     three_sensor_solutions,
 )
 from apps.acoustics.types import Pulse
@@ -177,3 +178,104 @@ def test_three_sensor_solutions_recover_the_source_or_both_mirror_images():
     assert min(math.hypot(x - 2500.0, y + 1500.0) for x, y, _ in far) < 0.5
     with pytest.raises(LocationError):
         three_sensor_solutions(sensors=SENSORS[:4], times=arrivals((1.0, 1.0))[:4], c=C)
+
+
+# -- Mathias-Leonardi-Galati (TN 098's evaluation) ------------------------------------
+
+
+def arrivals_3d(source_xyz, *, t_emit=T0, sensors=SENSORS):
+    return t_emit + np.linalg.norm(sensors - np.asarray(source_xyz)[None, :], axis=1) / C
+
+
+def arrivals_in_wind(source, wind, *, t_emit=T0, sensors=SENSORS):
+    """Exact 2D arrivals in moving air: the wavefront is a circle of radius c u centred on
+    source + wind u (u = t - t_emit), i.e. (c^2 - |v|^2) u^2 + 2 (d.v) u - |d|^2 = 0."""
+    d = sensors[:, :2] - np.asarray(source)[None, :]
+    v = np.asarray(wind, dtype=float)
+    a, b, k = C**2 - v @ v, d @ v, np.sum(d**2, axis=1)
+    return t_emit + (-b + np.sqrt(b**2 + a * k)) / a
+
+
+def test_mlg_is_exact_without_noise_in_2d_25d_and_3d():
+    fix = mlg(sensors=SENSORS, times=arrivals((310.0, 620.0)), c=C)
+    assert (fix.x, fix.y, fix.z) == (pytest.approx(310.0, abs=1e-4), pytest.approx(620.0), None)
+    assert fix.t_emit == pytest.approx(T0, abs=1e-7)
+    assert fix.residual_rms_s < 1e-7
+    # 2.5D: source height given, sensors keep theirs.
+    fix = mlg(sensors=SENSORS, times=arrivals((310.0, 620.0), source_z=-20.0), c=C, source_z=-20.0)
+    assert (fix.x, fix.y, fix.z) == pytest.approx((310.0, 620.0, -20.0), abs=1e-4)
+    # 3D: the height is an unknown too.
+    fix = mlg(sensors=SENSORS, times=arrivals_3d((310.0, 620.0, 4.0)), c=C, solve_z=True)
+    assert (fix.x, fix.y, fix.z) == pytest.approx((310.0, 620.0, 4.0), abs=1e-3)
+    assert fix.t_emit == pytest.approx(T0, abs=1e-7)
+
+
+def test_mlg_with_the_minimum_number_of_sensors_solves_exactly():
+    four = SENSORS[:4]
+    fix = mlg(sensors=four, times=arrivals((200.0, 700.0), sensors=four), c=C)
+    assert (fix.x, fix.y) == pytest.approx((200.0, 700.0), abs=1e-3)
+    five = SENSORS[:5]
+    fix = mlg(
+        sensors=five, times=arrivals_3d((200.0, 700.0, 15.0), sensors=five), c=C, solve_z=True
+    )
+    assert (fix.x, fix.y, fix.z) == pytest.approx((200.0, 700.0, 15.0), abs=1e-2)
+
+
+def test_mlg_does_not_depend_on_the_frame_origin():
+    # Live-fire frames sit kilometres from the origin at epoch times of 1.5e9 s.
+    times = arrivals((310.0, 620.0)) + np.random.default_rng(5).normal(0, 0.001, len(SENSORS))
+    near = mlg(sensors=SENSORS, times=times, c=C)
+    offset = np.array([-11450.0, 3653.0, -90.0])
+    far = mlg(sensors=SENSORS + offset, times=times + 12345.0, c=C)
+    assert (far.x - offset[0], far.y - offset[1]) == pytest.approx((near.x, near.y), abs=1e-6)
+    assert far.t_emit - 12345.0 == pytest.approx(near.t_emit, abs=1e-8)
+
+
+def test_mlg_wind_shift_recovers_the_source_in_moving_air():
+    wind = np.array([6.0, -4.0])  # m/s east, north
+    times = arrivals_in_wind((310.0, 620.0), wind)
+    fix = mlg(sensors=SENSORS, times=times, c=C, wind_xy=wind)
+    assert (fix.x, fix.y) == pytest.approx((310.0, 620.0), abs=1e-3)
+    assert fix.t_emit == pytest.approx(T0, abs=1e-6)
+    assert 1 <= fix.wind_iterations < 10
+    still = mlg(sensors=SENSORS, times=times, c=C)
+    assert math.hypot(still.x - 310.0, still.y - 620.0) > 0.5
+    assert still.wind_iterations == 0
+
+
+def test_mlg_refuses_degenerate_geometry_and_bad_input():
+    line = np.column_stack([np.arange(6) * 100.0, np.arange(6) * 50.0, np.zeros(6)])
+    with pytest.raises(LocationError, match="degenerate"):
+        mlg(sensors=line, times=arrivals((200.0, 400.0), sensors=line), c=C)
+    flat = SENSORS.copy()
+    flat[:, 2] = 7.0  # one plane: the height cannot be solved
+    with pytest.raises(LocationError, match="degenerate"):
+        mlg(sensors=flat, times=arrivals_3d((310.0, 620.0, 0.0), sensors=flat), c=C, solve_z=True)
+    with pytest.raises(LocationError, match="at least 4"):
+        mlg(sensors=SENSORS[:3], times=arrivals((1.0, 2.0))[:3], c=C)
+    with pytest.raises(LocationError, match="at least 5"):
+        mlg(sensors=SENSORS[:4], times=arrivals((1.0, 2.0))[:4], c=C, solve_z=True)
+    with pytest.raises(LocationError, match="at least 4"):
+        mlg(sensors=np.repeat(SENSORS[:1], 6, axis=0), times=T0 + np.arange(6) * 0.01, c=C)
+    with pytest.raises(LocationError, match="finite"):
+        mlg(sensors=SENSORS, times=np.full(len(SENSORS), np.nan), c=C)
+    with pytest.raises(LocationError, match="not both"):
+        mlg(sensors=SENSORS, times=arrivals((1.0, 2.0)), c=C, source_z=0.0, solve_z=True)
+    with pytest.raises(LocationError, match="speed of sound"):
+        mlg(sensors=SENSORS, times=arrivals((1.0, 2.0)), c=0.0)
+
+
+def test_mlg_is_less_efficient_than_the_refined_fix():
+    # Why MLG is not the default locator: its residuals are squared ranges, which weights
+    # far sensors by their range. 400 random 8-sensor arrays, 1 ms noise, fixed seed.
+    rng = np.random.default_rng(77)
+    algebraic, refined = [], []
+    for _ in range(400):
+        array = random_array(rng)
+        times = arrival_times(array, c=340.0) + rng.normal(0.0, 0.001, len(array.sensors))
+        for errors, fix in (
+            (algebraic, mlg(sensors=array.sensors, times=times, c=340.0)),
+            (refined, locate(sensors=array.sensors, times=times, c=340.0, huber_s=None)),
+        ):
+            errors.append(np.sum((np.array([fix.x, fix.y]) - array.source) ** 2))
+    assert math.sqrt(np.mean(algebraic)) > 1.15 * math.sqrt(np.mean(refined))

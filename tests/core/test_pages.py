@@ -1,4 +1,8 @@
 import pytest
+from django.urls import resolve
+
+from apps.accounts.models import Application
+from tests.factories import UserFactory
 
 
 @pytest.mark.django_db
@@ -25,3 +29,18 @@ def test_unknown_api_path_gets_problem_json(client):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == 404
+
+
+@pytest.mark.django_db
+def test_home_links_each_granted_application_to_its_real_page(client):
+    officer = UserFactory(applications=[Application.ALERT_CONSOLE, Application.BRIEFING_ROOM])
+    client.force_login(officer)
+    page = client.get("/").content.decode()
+    assert 'href="/console/"' in page and 'href="/briefing-room/"' in page
+    # Not granted: named, not linked.
+    assert 'href="/investigator/"' not in page and 'href="/siren/"' not in page
+    assert resolve("/console/").view_name == "portal:console"
+    assert resolve("/investigator/").view_name == "portal:investigator"
+    assert resolve("/siren/").view_name == "portal:siren"
+    assert resolve("/briefing-room/").view_name == "briefing:index"
+    assert client.get("/console/").status_code == 200

@@ -31,9 +31,11 @@ AUDIO_REQUESTS = "/api/v1/sensor/audio-requests"
 
 
 @functools.lru_cache(maxsize=32)
-def scenario(kind: str, seed: int, *, array_size: int = 7):
+def scenario(kind: str, seed: int, *, array_size: int = 7, distractors: bool = True):
     """A generated scenario (cached: generation takes seconds)."""
-    return generate_scenario(kind=kind, seed=seed, options=Options(array_size=array_size))
+    return generate_scenario(
+        kind=kind, seed=seed, options=Options(array_size=array_size, distractors=distractors)
+    )
 
 
 def square_area(*, agency, name="Central", half_width_m=3000.0, centre=CENTRE) -> CoverageArea:
@@ -93,9 +95,18 @@ class Deployment:
         )
 
 
-def deploy(*, agency, area, kind: str, seed: int, array_size: int = 7, lag_s: float = 2.0):
+def deploy(
+    *,
+    agency,
+    area,
+    kind: str,
+    seed: int,
+    array_size: int = 7,
+    lag_s: float = 2.0,
+    distractors: bool = True,
+):
     """Register the scenario's sensors (those that report pulses) around the area centre."""
-    sc = scenario(kind, seed, array_size=array_size)
+    sc = scenario(kind, seed, array_size=array_size, distractors=distractors)
     min_lon, min_lat, max_lon, max_lat = _bbox(area)
     frame = LocalFrame(
         origin_lat_deg=(min_lat + max_lat) / 2, origin_lon_deg=(min_lon + max_lon) / 2

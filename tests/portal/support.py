@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import wave
 
@@ -155,7 +156,7 @@ def add_clip(incident: Incident, *, distance_m: float = 120.0, serial: str = "S-
         sample_rate=8000,
         n_samples=800,
         duration_s=0.1,
-        sha256="0" * 64,
+        sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         distance_m=distance_m,
     )

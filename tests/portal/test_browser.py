@@ -12,12 +12,12 @@ import pytest
 from django.test import Client
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.accounts.models import Application
 from apps.audit.models import AuditEvent
+from apps.evidence.models import PlaybackGrant
 from apps.portal.services import mark_opened
-from tests.browser import DaphneServer, chromium, current_database_url
+from tests.browser import DaphneServer, chromium, current_database_url, page_wait
 from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory
 from tests.portal.support import (
     add_clip,
@@ -26,6 +26,7 @@ from tests.portal.support import (
     move,
     published_incident,
     reclassify,
+    wav_bytes,
 )
 from tests.screenshots import screenshot_dir
 
@@ -78,7 +79,7 @@ def log_in(driver, server, user) -> None:
 
 def open_live(driver, server, path: str) -> None:
     driver.get(server.url + path)
-    WebDriverWait(driver, 10).until(
+    page_wait(driver, 10).until(
         lambda d: d.find_element(By.ID, "portal").get_attribute("data-connected") == "1"
     )
 
@@ -131,7 +132,7 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
     incident = published_incident(agency, beat=beat, district=district, rounds=4)
     published = time.monotonic()
     for driver in (first, second):
-        WebDriverWait(driver, 1.0, poll_frequency=0.05).until(
+        page_wait(driver, 1.0, poll_frequency=0.05).until(
             lambda d: toaster(d) is not None and "blinking" in toaster(d).get_attribute("class")
         )
     assert time.monotonic() - published < 1.0
@@ -150,7 +151,7 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
         assert expected in text, expected
     assert played(second, "reminder") >= 1
     # The list shows the new incident without switching to its details.
-    WebDriverWait(first, 3).until(
+    page_wait(first, 3).until(
         lambda d: incident.reference in d.find_element(By.ID, "incident-rows").text
     )
     assert first.current_url.endswith("/console/")
@@ -159,7 +160,7 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
         "return getComputedStyle(document.querySelector('.toaster')).userSelect"
     ) in ("text", "auto")
     # Picture the toaster in the red phase of its blink.
-    WebDriverWait(first, 2, poll_frequency=0.02).until(
+    page_wait(first, 2, poll_frequency=0.02).until(
         lambda d: (
             d.execute_script(
                 "return getComputedStyle(document.querySelector('.toaster')).borderTopColor"
@@ -176,10 +177,10 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
 
     # Anna opens it: Ben's toaster stops blinking and names her; his reminder stops.
     toaster(first).find_element(By.CSS_SELECTOR, ".view").click()
-    WebDriverWait(first, 5).until(
+    page_wait(first, 5).until(
         lambda d: f"/console/incident/{agency.system_id}/{incident.number}" in d.current_url
     )
-    WebDriverWait(second, 3, poll_frequency=0.05).until(
+    page_wait(second, 3, poll_frequency=0.05).until(
         lambda d: "blinking" not in toaster(d).get_attribute("class")
     )
     assert "Opened by Anna Call-Taker" in toaster(second).text
@@ -189,6 +190,85 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
     # Dismiss closes it.
     toaster(second).find_element(By.CSS_SELECTOR, ".dismiss").click()
     assert toaster(second) is None
+
+
+# Scroll and client sizes of the toaster stack and of every toaster shown in it.
+TOASTER_BOXES = """
+return Array.prototype.map.call(
+  document.querySelectorAll('#toasters, #toasters .toaster:not([hidden])'),
+  function (e) {
+    var r = e.getBoundingClientRect();
+    return {name: e.id || e.querySelector('h2').textContent, sh: e.scrollHeight,
+            ch: e.clientHeight, sw: e.scrollWidth, cw: e.clientWidth, top: r.top,
+            bottom: r.bottom, left: r.left, right: r.right};
+  });
+"""
+
+
+def toaster_overflow(driver) -> list[str]:
+    """What scrolls inside the toasters, or sticks out of the window ([] when nothing)."""
+    width, height = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    found = []
+    for box in driver.execute_script(TOASTER_BOXES):
+        if box["sh"] > box["ch"] or box["sw"] > box["cw"]:
+            found.append(f"{box['name']} scrolls: {box}")
+        if box["top"] < 40 or box["left"] < 0 or box["bottom"] > height or box["right"] > width:
+            found.append(f"{box['name']} is not fully on the screen below the top bar: {box}")
+    return found
+
+
+def shown_toasters(driver, *, total: int) -> list:
+    """The toasters on the screen; the hidden rest of ``total`` must be counted above them."""
+    shown = driver.find_elements(By.CSS_SELECTOR, "#toasters .toaster:not([hidden])")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#toasters .toaster")) == total
+    more = driver.find_elements(By.CSS_SELECTOR, "#toasters .toasters-more:not([hidden])")
+    hidden = total - len(shown)
+    if hidden:
+        plural = "s" if hidden > 1 else ""
+        assert [m.text for m in more] == [f"+{hidden} older alert{plural} (see the list)"]
+    else:
+        assert not more
+    return shown
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "profile"),
+    [(1024, 768, ""), (1366, 768, ""), (1920, 1080, ""), (1024, 768, "mobile")],
+)
+def test_toasters_never_scroll(server, width, height, profile):
+    """Nothing scrolls inside the toaster stack, while a toaster appears or when more
+    alerts arrive than fit: the oldest are hidden and counted, and come back as newer
+    ones are dismissed."""
+    agency = AgencyFactory()
+    _, district, beat = geography(agency)
+    officer = UserFactory(agency=agency, applications=CONSOLE)
+    driver = chromium(width=width, height=height, exact_viewport=True)
+    try:
+        log_in(driver, server, officer)
+        open_live(driver, server, "/console/" + (f"?profile={profile}" if profile else ""))
+        for n in range(1, 6):
+            published_incident(agency, beat=beat, district=district, rounds=4)
+            page_wait(driver, 3, poll_frequency=0.05).until(
+                lambda d, n=n: len(d.find_elements(By.CSS_SELECTOR, "#toasters .toaster")) == n
+            )
+            # While the newest one appears (its animation runs .35 s) and after.
+            for _ in range(6):
+                assert toaster_overflow(driver) == []
+                time.sleep(0.08)
+        shown = shown_toasters(driver, total=5)
+        assert 3 <= len(shown) <= 5
+        newest = shown[-1]
+        assert "compact" not in newest.get_attribute("class")
+        assert "Nearest address" in newest.text and "Snooze" in newest.text
+        assert all("compact" in older.get_attribute("class") for older in shown[:-1])
+        name = f"portal-toasters-{width}x{height}{'-' + profile if profile else ''}.png"
+        driver.save_screenshot(str(SCREENSHOTS / name))
+        # Dismissing the newest brings a hidden one back; still nothing scrolls.
+        newest.find_element(By.CSS_SELECTOR, ".dismiss").click()
+        assert len(shown_toasters(driver, total=4)) >= min(len(shown), 4)
+        assert toaster_overflow(driver) == []
+    finally:
+        driver.quit()
 
 
 def test_new_comment_appears_on_the_open_details_page_without_reload(server, browsers, settings):
@@ -206,13 +286,13 @@ def test_new_comment_appears_on_the_open_details_page_without_reload(server, bro
     driver.execute_script("window.__sameDocument = 42")
 
     comment(incident, "Possibly located behind the school building")
-    WebDriverWait(driver, 5, poll_frequency=0.05).until(
+    page_wait(driver, 5, poll_frequency=0.05).until(
         lambda d: (
             "Possibly located behind the school building" in d.find_element(By.ID, "timeline").text
         )
     )
     assert driver.execute_script("return window.__sameDocument") == 42
-    WebDriverWait(driver, 5).until(lambda d: played(d, "gong") >= 1)
+    page_wait(driver, 5).until(lambda d: played(d, "gong") >= 1)
     # The nearby panel and the map show the same incident.
     nearby = driver.find_elements(By.CSS_SELECTOR, "#nearby-list li[data-incident-id]")
     markers = driver.find_elements(By.CSS_SELECTOR, "#map path.incident-marker")
@@ -223,27 +303,27 @@ def test_new_comment_appears_on_the_open_details_page_without_reload(server, bro
 
     # A moved location and a reclassification update the same page in place, with a gong.
     move(incident, lat=40.6946, lon=-89.5890, note="Possibly located behind the school")
-    WebDriverWait(driver, 5, poll_frequency=0.05).until(
+    page_wait(driver, 5, poll_frequency=0.05).until(
         lambda d: "40.69460" in text_of(d, ".fact-location")
     )
     reclassify(incident, decision="single_gunshot", reason="Echoes, one shot", rounds=1)
-    WebDriverWait(driver, 5, poll_frequency=0.05).until(
+    page_wait(driver, 5, poll_frequency=0.05).until(
         lambda d: text_of(d, ".fact-type") == "Single gunshot"
     )
-    WebDriverWait(driver, 5).until(lambda d: played(d, "gong") >= 3)
+    page_wait(driver, 5).until(lambda d: played(d, "gong") >= 3)
     assert driver.execute_script("return window.__sameDocument") == 42
 
     # "Copy secure link" puts the link on the clipboard (or shows it, selectable).
     driver.find_element(By.CSS_SELECTOR, ".copy-link").click()
     secure_link = f"{server.url}/incident/{agency.system_id}/{incident.number}"
-    WebDriverWait(driver, 5).until(lambda d: secure_link in text_of(d, ".copy-result"))
+    page_wait(driver, 5).until(lambda d: secure_link in text_of(d, ".copy-result"))
 
     # "View on Siren" opens the same incident in a new tab with the same session.
     console_tab = driver.current_window_handle
     driver.find_element(By.ID, "view-on-siren").click()
-    WebDriverWait(driver, 5).until(lambda d: len(d.window_handles) == 2)
+    page_wait(driver, 5).until(lambda d: len(d.window_handles) == 2)
     driver.switch_to.window([h for h in driver.window_handles if h != console_tab][0])
-    WebDriverWait(driver, 5).until(
+    page_wait(driver, 5).until(
         lambda d: d.current_url == f"{server.url}/incident/{agency.system_id}/{incident.number}"
     )
     assert f"Incident {incident.reference}" in driver.find_element(By.TAG_NAME, "h1").text
@@ -252,10 +332,28 @@ def test_new_comment_appears_on_the_open_details_page_without_reload(server, bro
 
     # Playing a clip is logged in the audit trail.
     assert "143 m" in driver.find_element(By.CSS_SELECTOR, "ul.clips").text
-    driver.execute_script("document.querySelector('ul.clips audio').play()")
-    WebDriverWait(driver, 5).until(
-        lambda d: AuditEvent.objects.filter(action="audio.playback", actor=officer).exists()
+    driver.find_element(By.CSS_SELECTOR, "ul.clips .evidence-player button.play").click()
+    page_wait(driver, 5).until(
+        lambda d: d.execute_script(
+            "var a = document.querySelector('ul.clips audio');return a.ended || a.currentTime > 0;"
+        ),
+        message="the clip did not play: "
+        + driver.find_element(By.CSS_SELECTOR, "ul.clips .play-state").text,
     )
+    assert AuditEvent.objects.filter(action="audio.playback", actor=officer).count() == 1
+    # The element fetched the bytes with the playback's token (Range requests included).
+    grant = PlaybackGrant.objects.get(user=officer)
+    assert grant.opened_at is not None and grant.bytes_served >= len(wav_bytes())
+    # Playing again is a new playback: a new token, a new audit event, and it plays.
+    page_wait(driver, 5).until(
+        lambda d: d.execute_script("return document.querySelector('ul.clips audio').ended;")
+    )
+    driver.find_element(By.CSS_SELECTOR, "ul.clips .evidence-player button.play").click()
+    page_wait(driver, 5).until(
+        lambda d: PlaybackGrant.objects.filter(user=officer, opened_at__isnull=False).count() == 2,
+        message="the second press did not fetch with a new token",
+    )
+    assert AuditEvent.objects.filter(action="audio.playback", actor=officer).count() == 2
 
 
 def test_secure_link_forces_a_log_in_then_shows_the_incident(server, browsers):
@@ -269,7 +367,7 @@ def test_secure_link_forces_a_log_in_then_shows_the_incident(server, browsers):
     driver.find_element(By.NAME, "email").send_keys(officer.email)
     driver.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, 5).until(lambda d: d.current_url == server.url + link)
+    page_wait(driver, 5).until(lambda d: d.current_url == server.url + link)
     assert f"Incident {incident.reference}" in driver.find_element(By.TAG_NAME, "h1").text
 
 
@@ -280,11 +378,11 @@ def test_dropped_connection_catches_up_without_losing_an_alert(server, browsers)
     log_in(driver, server, officer)
     open_live(driver, server, "/console/")
     driver.execute_script("window.portalLive.drop()")
-    WebDriverWait(driver, 2).until(
+    page_wait(driver, 2).until(
         lambda d: d.find_element(By.ID, "portal").get_attribute("data-connected") == "0"
     )
     missed = published_incident(agency)  # published while the socket is down
-    WebDriverWait(driver, 10).until(lambda d: toaster(d) is not None)
+    page_wait(driver, 10).until(lambda d: toaster(d) is not None)
     assert toaster(driver).get_attribute("data-incident-id") == str(missed.pk)
     assert len(driver.find_elements(By.CSS_SELECTOR, "#toasters .toaster")) == 1
 
@@ -296,7 +394,7 @@ def test_a_console_opened_later_still_alerts_for_unopened_incidents(server, brow
     driver = browsers()
     log_in(driver, server, officer)
     open_live(driver, server, "/console/")
-    WebDriverWait(driver, 2).until(lambda d: toaster(d) is not None)
+    page_wait(driver, 2).until(lambda d: toaster(d) is not None)
     assert toaster(driver).get_attribute("data-incident-id") == str(incident.pk)
     assert "blinking" in toaster(driver).get_attribute("class")
     assert played(driver, "reminder") >= 1
@@ -309,17 +407,17 @@ def test_investigator_details_update_in_place_without_live_access(server, browse
     driver = browsers()
     log_in(driver, server, investigator)
     driver.get(f"{server.url}/investigator/incident/{agency.system_id}/{incident.number}")
-    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.ID, "timeline"))
+    page_wait(driver, 5).until(lambda d: d.find_elements(By.ID, "timeline"))
     assert driver.execute_script("return window.portalLive") is None  # no websocket for them
     assert not driver.find_element(By.ID, "connection").is_displayed()
     driver.execute_script("window.__sameDocument = 7")
     comment(incident, "Shell casings found at the corner")
     driver.execute_script("window.portalPoll()")  # what the page does every 20 s
-    WebDriverWait(driver, 5).until(
+    page_wait(driver, 5).until(
         lambda d: "Shell casings found at the corner" in text_of(d, "#timeline")
     )
     assert driver.execute_script("return window.__sameDocument") == 7
-    WebDriverWait(driver, 5).until(lambda d: played(d, "gong") == 1)
+    page_wait(driver, 5).until(lambda d: played(d, "gong") == 1)
     driver.execute_script("window.portalPoll()")  # nothing new: no gong
     time.sleep(0.5)
     assert played(driver, "gong") == 1
@@ -355,7 +453,7 @@ def test_layout_holds_at_1024x768(server, browsers):
     }
     for name, path in pages.items():
         driver.get(server.url + path)
-        WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-pane"))
+        page_wait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-pane"))
         assert no_horizontal_scroll(driver), name
         assert fully_visible(driver, driver.find_element(By.CSS_SELECTOR, "footer.version")), name
         assert driver.find_element(By.CSS_SELECTOR, "footer.version").text
@@ -374,7 +472,7 @@ def test_layout_holds_at_1024x768(server, browsers):
     # The coverage-area outline is on for everyone and toggled from the map toolbar.
     driver.get(server.url + pages["details"])
     outline = "#map path.coverage-outline"
-    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, outline))
+    page_wait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, outline))
     toggle = driver.find_element(By.ID, "map-toggle-coverage")
     toggle.click()
     assert not driver.find_elements(By.CSS_SELECTOR, outline)
@@ -389,9 +487,9 @@ def test_layout_holds_at_1024x768(server, browsers):
     ActionChains(driver).move_to_element_with_offset(map_element, -100, 0).click().perform()
     time.sleep(0.4)
     ActionChains(driver).move_to_element_with_offset(map_element, 100, 0).click().perform()
-    result = WebDriverWait(driver, 2).until(
+    result = page_wait(driver, 2).until(
         lambda d: d.find_element(By.CSS_SELECTOR, ".measure-result")
     )
-    WebDriverWait(driver, 2).until(lambda d: "Distance:" in result.text)
+    page_wait(driver, 2).until(lambda d: "Distance:" in result.text)
     assert result.text.split("Distance: ")[1].endswith(("m", "km"))
     driver.save_screenshot(str(SCREENSHOTS / "portal-map.png"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Application
@@ -246,39 +247,43 @@ def test_audio_clips_listed_with_each_sensor_distance(client, agency, incident):
     assert "farthest: 640 m" in page and "Nearest sensor: 99 m" in page
 
 
-def test_audio_playback_is_audited(client, agency, incident):
+def test_audio_playback_is_audited_once_per_press_of_play(client, agency, incident):
     clip = add_clip(incident)
     officer = UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE])
     client.force_login(officer)
-    response = client.get(f"/portal/audio/{clip.pk}")
-    assert response.status_code == 200
-    assert b"".join(response.streaming_content) == wav_bytes()
-    assert response["Cache-Control"] == "private, no-store"
+    page = client.get(f"/console/incident/{agency.system_id}/{incident.number}").content.decode()
+    play = reverse("evidence:clip_playback", args=[clip.pk])
+    assert f'data-play-url="{play}"' in page and "<audio controls" not in page
+    assert "js/evidence/playback" in page
+    response = client.post(play)
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    url = response.json()["url"]
+    first = client.get(url, HTTP_RANGE="bytes=0-")
+    assert first.status_code == 206 and first.content == wav_bytes()
+    assert first["Cache-Control"] == "no-store"
     event = AuditEvent.objects.get(action="audio.playback")
     assert event.actor == officer and event.agency == agency
     assert event.details["incident"] == incident.reference and event.details["clip_id"] == clip.pk
     # Later range requests of the same playback are not logged again.
-    client.get(f"/portal/audio/{clip.pk}", HTTP_RANGE="bytes=4000-")
+    assert client.get(url, HTTP_RANGE="bytes=1000-").content == wav_bytes()[1000:]
     assert AuditEvent.objects.filter(action="audio.playback").count() == 1
 
 
 def test_audio_permissions(client, agency, incident):
     clip = add_clip(incident)
-    url = f"/portal/audio/{clip.pk}"
-    assert client.get(url).status_code == 302  # logged out
+    url = reverse("evidence:clip_playback", args=[clip.pk])
+    assert client.post(url).status_code == 302  # logged out
     client.force_login(UserFactory(agency=agency, applications=[Application.BRIEFING_ROOM]))
-    assert client.get(url).status_code == 403
+    assert client.post(url).status_code == 404
     client.force_login(UserFactory(agency=AgencyFactory(), applications=ALL))
-    assert client.get(url).status_code == 404
-    client.force_login(UserFactory(irc_reviewer=True))
-    assert client.get(url).status_code in (302, 403)
+    assert client.post(url).status_code == 404
     assert not AuditEvent.objects.filter(action="audio.playback").exists()
 
 
 def test_audio_of_unpublished_incident_is_not_served(client, agency):
     clip = add_clip(pending_incident(agency))
     client.force_login(UserFactory(agency=agency, applications=ALL))
-    assert client.get(f"/portal/audio/{clip.pk}").status_code == 404
+    assert client.post(reverse("evidence:clip_playback", args=[clip.pk])).status_code == 404
 
 
 def test_console_raises_toasters_for_recent_alerts_nobody_opened(client, agency):

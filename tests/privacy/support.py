@@ -85,3 +85,48 @@ def media_file(clip: AudioClip) -> Path:
 
 def days_ago(days: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(days=days)
+
+
+def investigation_with_clips(*, agency, serials: tuple[str, ...], closing: str | None):
+    """An investigation request of ``agency`` (which needs ``tests.investigations.support.
+    agency_area``) taken through the real services to one stored clip per sensor in
+    ``serials`` (150 m apart), then closed: ``"complete"``, ``"decline"``, ``"cancel"`` (by
+    the filer) or left open (None). Returns the request."""
+    from apps.investigations import services as investigations
+    from tests.incidents.support import wav_bytes as sensor_wav
+    from tests.investigations.support import file_request, officer, sensor_at, verified_reviewer
+
+    filer = officer(agency)
+    staff = verified_reviewer()
+    when = timezone.now() - dt.timedelta(hours=2)
+    sensors = [
+        sensor_at(agency, serial, north=150 * (k + 1))[0] for k, serial in enumerate(serials)
+    ]
+    investigation = file_request(filer, occurred_at=when)
+    investigations.investigation_search(investigation_id=investigation.pk, reviewer=staff)
+    requests = investigations.investigation_audio_request(
+        investigation_id=investigation.pk,
+        reviewer=staff,
+        sensor_ids=[s.pk for s in sensors],
+        source_start=when - dt.timedelta(seconds=1),
+        duration_s=3.0,
+    )
+    for request in requests:
+        investigations.investigation_clip_store(
+            sensor=request.sensor,
+            request_id=request.pk,
+            body=sensor_wav(seconds=2.5),
+            start_time=request.window_start,
+        )
+    if closing == "complete":
+        investigations.investigation_complete(
+            investigation_id=investigation.pk, reviewer=staff, findings="Gunfire on the clips."
+        )
+    elif closing == "decline":
+        investigations.investigation_decline(
+            investigation_id=investigation.pk, reviewer=staff, reason="A car backfiring only."
+        )
+    elif closing == "cancel":
+        investigations.investigation_cancel(investigation_id=investigation.pk, user=filer)
+    investigation.refresh_from_db()
+    return investigation

@@ -3,12 +3,14 @@
 Agency B ("Zephyr ...") gets one object of each kind: users, a TOTP device, incidents
 (published with a clip, comment and CAP message; pending; filtered; dismissed), a sensor and
 its audio request, an audit event, a webhook endpoint, an e-mail destination, an API
-token. Every pattern of ``get_resolver()`` is then requested with its path parameters
-filled with B's ids / system id + number, with GET and POST, as a fully authorised user
-of agency A (every application granted, two-factor verified), as A's agency super user,
-and, on the integration API, with A's API token. No response (body or Location) may
-contain B's identifying strings (everything of B says "zephyr"), B's incident reference or
-the bytes of B's audio; and afterwards none of B's objects has changed.
+token, an investigation request with a stored clip. Every pattern of ``get_resolver()``
+is then requested with its path parameters filled with B's ids / system id + number,
+with GET and POST, as a fully authorised user of agency A (every application granted,
+two-factor verified), as A's agency super user, and, on the integration API, with A's API
+token. No response (body or Location) may contain B's identifying strings (everything of
+B says "zephyr"), B's incident reference or the bytes of B's audio (incident or
+investigation clip); and afterwards none of B's objects has changed and no playback of
+B's audio was authorised.
 
 A positive control walks the same URLs as B's own super user: there the needles are found
 on the pages that should show them, so the needles do detect a leak.
@@ -19,11 +21,16 @@ add a page without deciding which object of agency B it must not reveal.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import io
 import re
 import uuid
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -36,12 +43,18 @@ from apps.accounts.models import Application, ApplicationGrant, User
 from apps.alerts.models import EmailDestination, WebhookEndpoint
 from apps.alerts.services import alert_message_record, destination_for_user
 from apps.audit.services import record_event
+from apps.evidence.models import PlaybackGrant
+from apps.evidence.services import clip_playback_authorize
 from apps.geo.models import Beat, District
-from apps.incidents.models import AudioRequest, Incident
+from apps.incidents.models import AudioClip, AudioRequest, Incident
 from apps.integrations.models import ApiToken
 from apps.integrations.services import api_token_create
+from apps.investigations import services as investigations
+from apps.investigations.models import InvestigationClip, InvestigationRequest
+from apps.investigations.services import investigation_file
 from apps.review.models import IncidentHistory, SurgeMode
 from tests.factories import AgencyFactory, UserFactory, add_totp_device, login_verified
+from tests.investigations.support import verified_reviewer
 from tests.portal.support import (
     add_clip,
     comment,
@@ -51,6 +64,7 @@ from tests.portal.support import (
     wav_bytes,
 )
 from tests.privacy.support import decide
+from tests.sensors.support import register
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +132,10 @@ class AgencyB:
     token: ApiToken
     token_plaintext: str
     history: IncidentHistory
+    investigation: InvestigationRequest
+    investigation_clip: InvestigationClip
+    investigation_clip_bytes: bytes
+    playback_token: str
 
     @property
     def reference(self) -> bytes:
@@ -153,7 +171,14 @@ def _agency_b() -> AgencyB:
     clip = add_clip(published, serial="ZEPHYR-S1")
     clip_bytes = wav_bytes(seconds=0.37, rate=8000)
     Path(settings.MEDIA_ROOT, clip.file.name).write_bytes(clip_bytes)
+    AudioClip.objects.filter(pk=clip.pk).update(
+        sha256=hashlib.sha256(clip_bytes).hexdigest(), size_bytes=len(clip_bytes)
+    )
+    clip.refresh_from_db()
     publish(published)
+    # A playback B's chief authorised (any session of the chief may fetch it; nobody else).
+    boss.is_verified = lambda: True  # as django_otp's middleware marks a verified session
+    playback_token = clip_playback_authorize(user=boss, clip=clip).token
     history = comment(published, "Zephyr reviewer comment")
     alert_message_record(event_uuid=str(uuid.uuid4()), incident_id=published.pk, kind="publish")
     pending = pending_incident(agency, address="17 Zephyr Lane", beat=beat, district=district)
@@ -176,6 +201,17 @@ def _agency_b() -> AgencyB:
     )
     destination = destination_for_user(user=officer)
     created = api_token_create(agency=agency, name="Zephyr CAD token", created_by=boss)
+    investigation = investigation_file(
+        user=officer,
+        case_number="ZEPHYR-2026-1",
+        justification="Zephyr patrol verified four shots with casings at 17 Zephyr Lane.",
+        occurred_at=published.first_shot_at,
+        tolerance_s=120,
+        radius_m=200.0,
+        latitude=published.latitude,
+        longitude=published.longitude,
+    )
+    investigation_clip, investigation_clip_bytes = _investigation_clip(investigation, published)
     return AgencyB(
         agency=agency,
         officer=officer,
@@ -194,7 +230,44 @@ def _agency_b() -> AgencyB:
         token=created.token,
         token_plaintext=created.plaintext,
         history=history,
+        investigation=investigation,
+        investigation_clip=investigation_clip,
+        investigation_clip_bytes=investigation_clip_bytes,
+        playback_token=playback_token,
     )
+
+
+def _investigation_clip(investigation, published) -> tuple[InvestigationClip, bytes]:
+    """B's request taken to a stored clip through the real services (it stays open: audio
+    requested), from a sensor of B 110 m from the place. The clip is seeded noise, so its
+    bytes are a needle no other response can contain by chance."""
+    sensor, _ = register(
+        agency=investigation.agency,
+        serial="ZEPHYR-INV1",
+        lat=published.latitude + 0.001,
+        lon=published.longitude,
+    )
+    staff = verified_reviewer()
+    investigations.investigation_search(investigation_id=investigation.pk, reviewer=staff)
+    (audio_request,) = investigations.investigation_audio_request(
+        investigation_id=investigation.pk,
+        reviewer=staff,
+        sensor_ids=[sensor.pk],
+        source_start=investigation.occurred_at - dt.timedelta(seconds=1),
+        duration_s=2.0,
+    )
+    noise = np.random.default_rng(873).integers(-9000, 9000, size=18_000, dtype=np.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(audio_request.sample_rate)
+        out.writeframes(noise.astype("<i2").tobytes())
+    body = buffer.getvalue()
+    clip = investigations.investigation_clip_store(
+        sensor=sensor, request_id=audio_request.pk, body=body, start_time=audio_request.window_start
+    )
+    return clip, body
 
 
 # --- Walking the URL configuration ------------------------------------------------------------
@@ -276,6 +349,7 @@ def values_for(route: Route, b: AgencyB) -> dict[str, str]:
         "incident_id": b.published.pk,
         "area_id": b.area.pk,
         "request_id": b.audio_request.pk,
+        "investigation_id": b.investigation.pk,
         "device_id": b.device.pk,
         "uidb64": urlsafe_base64_encode(force_bytes(b.officer.pk)),
         "token": "set-password",
@@ -283,6 +357,10 @@ def values_for(route: Route, b: AgencyB) -> dict[str, str]:
         "app_label": "accounts",
         "url": "accounts/agency/",
     }
+    if route.name == "evidence:playback_stream":
+        fixed["token"] = b.playback_token
+    if route.name == "evidence:kind_clip_playback":
+        fixed.update(kind="investigation", clip_id=b.investigation_clip.pk)
     values = {}
     for parameter in parameters(route):
         if parameter in fixed:
@@ -328,6 +406,8 @@ def leaks(response, b: AgencyB) -> list[str]:
             found.append(f"{where} contains B's incident reference {b.reference!r}")
     if b.clip_bytes[-64:] in data:
         found.append("body contains B's audio")
+    if b.investigation_clip_bytes[-64:] in data:
+        found.append("body contains B's investigation audio")
     return found
 
 
@@ -362,7 +442,21 @@ def _snapshot(b: AgencyB) -> dict:
         "audio_requests": list(
             AudioRequest.objects.filter(incident__agency=b.agency).values_list("pk", "status")
         ),
+        "investigation_audio_requests": list(
+            AudioRequest.objects.filter(investigation__agency=b.agency).values_list("pk", "status")
+        ),
+        "investigation_clips": list(
+            InvestigationClip.objects.filter(investigation__agency=b.agency).values_list("pk")
+        ),
+        # A playback authorised for anyone but B's own users is a leak even though the
+        # press-play answer itself (a token URL) carries none of B's strings.
+        "playback_grants": list(PlaybackGrant.objects.values_list("pk", "user_id")),
         "surge": list(SurgeMode.objects.filter(coverage_area=b.area).values_list("on")),
+        "investigations": list(
+            InvestigationRequest.objects.filter(agency=b.agency).values_list(
+                "pk", "status", "updated_at"
+            )
+        ),
     }
 
 
@@ -373,8 +467,8 @@ def _walk_as(client_factory, routes, b: AgencyB, extra=None) -> dict[tuple, list
     for route in routes:
         path = build_path(route, values_for(route, b))
         if resolve(path).func != route.pattern.callback:
-            # Shadowed by an earlier pattern (core's application entries behind the
-            # portal's pages): unreachable, and the pattern that answers is walked itself.
+            # Shadowed by an earlier pattern: unreachable, and the pattern that answers
+            # is walked itself.
             continue
         for method in ("GET", "POST"):
             client = client_factory()
@@ -469,7 +563,7 @@ def test_positive_control_agency_b_itself_sees_its_data_on_those_urls(world):
         "portal:siren_incident",
         "portal:console_incident",
         "portal:investigator_incident",
-        "portal:audio",
+        "evidence:playback_stream",
         "agency_admin:user_detail",
         "agency_admin:users",
         "agency_admin:audit",
@@ -479,6 +573,8 @@ def test_positive_control_agency_b_itself_sees_its_data_on_those_urls(world):
         "alerts:cap_message",
         "alerts:report",
         "privacy:audit_csv",
+        "investigations:list",
+        "investigations:detail",
     } <= revealing
     with_token = _walk_as(
         Client,

@@ -14,7 +14,17 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.incidents.models import AudioClip, AudioRequest, Incident, IncidentStatus, Shot
+from apps.evidence.services import clip_playback_authorize
+from apps.incidents.models import (
+    AudioClip,
+    AudioRequest,
+    AudioRequestStatus,
+    Incident,
+    IncidentStatus,
+    Shot,
+)
+from apps.investigations.models import InvestigationClip, InvestigationRequest
+from apps.investigations.selectors import investigation_timeline
 from apps.privacy import services as retention
 from apps.privacy.checks import sensor_audio_setting_errors
 from apps.privacy.models import RetentionRun
@@ -24,12 +34,15 @@ from apps.review.models import HistoryKind, IncidentHistory, ReviewDecision
 from apps.sensors.models import SensorPulse
 from tests.conftest import REPO_ROOT
 from tests.factories import AgencyFactory, UserFactory, login_verified
+from tests.incidents.support import square_area
+from tests.investigations.support import PLACE, verified_reviewer
 from tests.portal.support import reviewer
 from tests.privacy.support import (
     clip_for,
     days_ago,
     decide,
     incident_with_shot,
+    investigation_with_clips,
     media_file,
     orphan_pulse,
     pulse_ids_of,
@@ -44,6 +57,7 @@ def _periods(settings):
     settings.RETENTION_PULSES_DAYS = 30
     settings.RETENTION_FILTERED_INCIDENTS_DAYS = 60
     settings.RETENTION_DISMISSED_AUDIO_DAYS = 14
+    settings.RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS = 10
 
 
 @pytest.fixture
@@ -51,6 +65,14 @@ def site():
     agency = AgencyFactory(system_id="501")
     area = area_with_beat(agency=agency)
     return agency, area, make_sensors(area=area, n=4)
+
+
+@pytest.fixture
+def inv_agency(site):
+    """The site's agency with a coverage area where investigation requests are filed."""
+    agency = site[0]
+    square_area(agency=agency, name="Investigations", centre=PLACE, half_width_m=4000.0)
+    return agency
 
 
 # --- Summary pulses ---------------------------------------------------------------------------
@@ -281,11 +303,132 @@ def test_a_missing_file_still_deletes_the_clip_row(site):
     assert report.counts["dismissed_audio_files"] == 0
 
 
+# --- Investigation audio ---------------------------------------------------------------------
+
+
+def _files(investigation: InvestigationRequest):
+    return [media_file(clip) for clip in investigation.clips.all()]
+
+
+def test_audio_of_a_declined_investigation_is_deleted_after_the_period_record_kept(
+    client, inv_agency
+):
+    investigation = investigation_with_clips(
+        agency=inv_agency, serials=("INV-D1", "INV-D2"), closing="decline"
+    )
+    clips = list(investigation.clips.all())
+    files = _files(investigation)
+    assert len(files) == 2 and all(path.is_file() for path in files)
+    # Review staff played one after the decline: that stays on the request's timeline.
+    staff = verified_reviewer()
+    clip_playback_authorize(user=staff, clip=clips[0])
+
+    report = retention.retention_apply(now=timezone.now() + dt.timedelta(days=9))
+    assert report.counts["investigation_audio_clips"] == 0
+    assert all(path.is_file() for path in files)
+
+    report = retention.retention_apply(now=timezone.now() + dt.timedelta(days=11))
+
+    assert report.counts["investigation_audio_clips"] == 2
+    assert report.counts["investigation_audio_files"] == 2
+    assert report.per_agency["501"]["investigation_audio_clips"] == 2
+    assert not InvestigationClip.objects.exists()
+    assert not any(path.exists() for path in files)
+    assert not any((django_settings.MEDIA_ROOT / "evidence").iterdir())
+    # The request keeps its record: status, the answered audio requests, every step.
+    investigation.refresh_from_db()
+    assert investigation.status == "declined" and investigation.decline_reason
+    assert list(investigation.audio_requests.values_list("status", flat=True)) == [
+        AudioRequestStatus.FULFILLED,
+        AudioRequestStatus.FULFILLED,
+    ]
+    actions = list(investigation_timeline(investigation=investigation).values_list("action"))
+    assert actions[-3:] == [
+        ("investigation.declined",),
+        ("audio.playback",),
+        ("investigation.audio_purged",),
+    ]
+    purged = AuditEvent.objects.get(action="investigation.audio_purged")
+    assert purged.details == {
+        "reference": investigation.reference,
+        "status": "declined",
+        "clips": 2,
+        "days": 10,
+    }
+    assert AuditEvent.objects.filter(action="audio.playback").count() == 1
+    # The page says why the audio is gone; nothing can play it any more.
+    login_verified(client, staff)
+    page = client.get(f"/investigations/review/{investigation.pk}/").content.decode()
+    assert page.count("audio deleted (retention)") == 2
+    assert "Audio deleted (retention period of a closed request)" in page
+    assert "Audio played" in page
+    response = client.post(f"/evidence/clips/investigation/{clips[1].pk}/playback")
+    assert response.status_code == 404
+
+
+def test_a_cancelled_investigation_loses_its_audio_a_period_after_the_cancellation(inv_agency):
+    investigation = investigation_with_clips(
+        agency=inv_agency, serials=("INV-C1",), closing="cancel"
+    )
+    (path,) = _files(investigation)
+    # Rows made old: filed and cancelled 9 days ago, then 11.
+    InvestigationRequest.objects.filter(pk=investigation.pk).update(
+        created_at=days_ago(9.5), closed_at=days_ago(9)
+    )
+    assert retention.retention_apply().counts["investigation_audio_clips"] == 0
+    assert path.is_file()
+    InvestigationRequest.objects.filter(pk=investigation.pk).update(closed_at=days_ago(10.01))
+
+    assert retention.retention_apply().counts["investigation_audio_clips"] == 1
+
+    assert not path.exists() and not InvestigationClip.objects.exists()
+    investigation.refresh_from_db()
+    assert investigation.status == "cancelled"
+
+
+def test_completed_investigation_audio_is_kept_as_evidence_and_open_ones_are_untouched(
+    inv_agency,
+):
+    completed = investigation_with_clips(agency=inv_agency, serials=("INV-K1",), closing="complete")
+    still_open = investigation_with_clips(agency=inv_agency, serials=("INV-O1",), closing=None)
+    InvestigationRequest.objects.filter(pk=completed.pk).update(closed_at=days_ago(500))
+    files = _files(completed) + _files(still_open)
+
+    report = retention.retention_apply(now=timezone.now() + dt.timedelta(days=36500))
+
+    assert report.counts["investigation_audio_clips"] == 0
+    assert InvestigationClip.objects.count() == 2
+    assert all(path.read_bytes()[:4] == b"RIFF" for path in files)
+    assert not AuditEvent.objects.filter(action="investigation.audio_purged").exists()
+
+
+def test_investigation_audio_in_small_batches_one_event_per_request(inv_agency, settings):
+    settings.RETENTION_BATCH_SIZE = 1
+    first = investigation_with_clips(
+        agency=inv_agency, serials=("INV-B1", "INV-B2", "INV-B3"), closing="decline"
+    )
+    second = investigation_with_clips(agency=inv_agency, serials=("INV-B4",), closing="cancel")
+
+    report = retention.retention_apply(now=timezone.now() + dt.timedelta(days=11))
+
+    assert report.counts["investigation_audio_clips"] == 4
+    assert not InvestigationClip.objects.exists()
+    events = AuditEvent.objects.filter(action="investigation.audio_purged").order_by("id")
+    assert [(e.target_id, e.details["clips"]) for e in events] == [
+        (str(first.pk), 3),
+        (str(second.pk), 1),
+    ]
+
+
 # --- Dry run, logging, audit, idempotence ---------------------------------------------------
 
 
 def _everything(area, sensors):
     """One of each: what every rule deletes, and what each must keep."""
+    agency = area.agency
+    square_area(agency=agency, name="Investigations", centre=PLACE, half_width_m=4000.0)
+    investigation_with_clips(agency=agency, serials=("INV-E1",), closing="decline")
+    kept = investigation_with_clips(agency=agency, serials=("INV-E2",), closing="complete")
     orphan_pulse(sensor=sensors[0], at=days_ago(45))
     orphan_pulse(sensor=sensors[1], at=days_ago(5))
     incident_with_shot(area=area, sensors=sensors, status="filtered", at=days_ago(70))
@@ -298,7 +441,7 @@ def _everything(area, sensors):
     dismissed = incident_with_shot(area=area, sensors=sensors, status="pending_review")
     dismissed_clip = clip_for(dismissed)
     decide(dismissed, gunfire=False)
-    return published_clip, dismissed_clip
+    return published_clip, dismissed_clip, kept.clips.get()
 
 
 def _table_sizes():
@@ -307,6 +450,10 @@ def _table_sizes():
         "shots": Shot.objects.count(),
         "pulses": SensorPulse.objects.count(),
         "clips": AudioClip.objects.count(),
+        "investigation_clips": InvestigationClip.objects.count(),
+        "investigation_audio_requests": AudioRequest.objects.filter(
+            investigation__isnull=False
+        ).count(),
     }
 
 
@@ -317,12 +464,14 @@ EXPECTED = {
     "pulses": 1,
     "dismissed_audio_clips": 1,
     "dismissed_audio_files": 1,
+    "investigation_audio_clips": 1,
+    "investigation_audio_files": 1,
 }
 
 
 def test_dry_run_deletes_nothing_and_reports_the_same_counts(site):
     _, area, sensors = site
-    published_clip, dismissed_clip = _everything(area, sensors)
+    published_clip, dismissed_clip, completed_clip = _everything(area, sensors)
     later = timezone.now() + dt.timedelta(days=15)
     before = _table_sizes()
     audit_before = AuditEvent.objects.count()
@@ -344,9 +493,12 @@ def test_dry_run_deletes_nothing_and_reports_the_same_counts(site):
         "shots": before["shots"] - 1,
         "pulses": before["pulses"] - 5,
         "clips": before["clips"] - 1,
+        "investigation_clips": before["investigation_clips"] - 1,
+        "investigation_audio_requests": before["investigation_audio_requests"],
     }
     assert not media_file(dismissed_clip).exists()
     assert media_file(published_clip).is_file()
+    assert media_file(completed_clip).is_file()
 
 
 def test_each_run_is_logged_and_audited_with_counts_per_rule(site):
@@ -361,7 +513,12 @@ def test_each_run_is_logged_and_audited_with_counts_per_rule(site):
     assert run.trigger == "command"
     assert run.counts == EXPECTED
     assert run.per_agency == {"501": EXPECTED}
-    assert set(run.cutoffs) == {"filtered_incidents", "pulses", "dismissed_audio"}
+    assert set(run.cutoffs) == {
+        "filtered_incidents",
+        "pulses",
+        "dismissed_audio",
+        "investigation_audio",
+    }
     events = AuditEvent.objects.filter(action="retention.purge")
     platform = events.get(agency=None)
     assert platform.details["counts"] == EXPECTED
@@ -369,6 +526,7 @@ def test_each_run_is_logged_and_audited_with_counts_per_rule(site):
         "filtered_incidents": 60,
         "pulses": 30,
         "dismissed_audio": 14,
+        "investigation_audio": 10,
     }
     assert platform.target_id == str(run.pk)
     own = events.get(agency=agency)
@@ -412,6 +570,7 @@ def test_small_batches_delete_everything_due(site, settings):
         ("RETENTION_PULSES_DAYS", 2),
         ("RETENTION_FILTERED_INCIDENTS_DAYS", 0),
         ("RETENTION_DISMISSED_AUDIO_DAYS", 0),
+        ("RETENTION_DECLINED_INVESTIGATION_AUDIO_DAYS", 0),
         ("RETENTION_PULSES_DAYS", "30"),
     ],
 )
@@ -423,16 +582,20 @@ def test_periods_below_the_minimum_or_not_whole_days_are_refused(settings, name,
         call_command("apply_retention", stdout=io.StringIO())
 
 
-def test_the_command_dry_run_and_real_run(site):
+def test_the_command_dry_run_and_real_run(site, inv_agency):
     _, area, sensors = site
     orphan_pulse(sensor=sensors[0], at=days_ago(45))
     incident_with_shot(area=area, sensors=sensors, status="filtered", at=days_ago(70))
+    declined = investigation_with_clips(agency=inv_agency, serials=("INV-M1",), closing="decline")
+    InvestigationRequest.objects.filter(pk=declined.pk).update(closed_at=days_ago(11))
 
     out = io.StringIO()
     call_command("apply_retention", "--dry-run", stdout=out)
     text = out.getvalue()
     assert "Would delete filtered incidents: 1" in text
     assert "Would delete pulses in no shot: 1" in text
+    assert "Would delete audio clips of declined or cancelled investigation requests: 1" in text
+    assert "declined or cancelled investigation audio 10" in text
     assert "Dry run: nothing was deleted." in text
     assert SensorPulse.objects.count() == 5
 
@@ -442,6 +605,8 @@ def test_the_command_dry_run_and_real_run(site):
     assert "Deleted filtered incidents: 1" in text
     assert "Deleted   their pulses: 4" in text
     assert "agency 501: filtered_incidents=1" in text
+    assert "investigation_audio_clips=1, investigation_audio_files=1" in text
+    assert not InvestigationClip.objects.exists()
     assert f"Retention run {RetentionRun.objects.get().pk} recorded." in text
     assert SensorPulse.objects.count() == 0
 

@@ -107,6 +107,8 @@ def test_refused_connections(make_user):
         ws, connected, code = await _connect("/ws/agency/", headers)
         assert not connected
         assert code in (CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN)
+        # End the refused consumer cleanly (a cancelled Redis receive at loop shutdown can hang).
+        await ws.disconnect()
 
     async_to_sync(scenario)()
 
@@ -143,8 +145,9 @@ def test_review_stream_is_for_verified_review_staff_only():
         assert (await ws.receive_json_from(timeout=3))["id"] == event.pk
         await ws.disconnect()
         for headers in refused:
-            _, connected, _ = await _connect("/ws/review/", headers)
+            refused_ws, connected, _ = await _connect("/ws/review/", headers)
             assert not connected
+            await refused_ws.disconnect()  # end the refused consumer cleanly
 
     async_to_sync(scenario)()
 
@@ -195,6 +198,26 @@ def test_malformed_catch_up_requests_are_ignored_not_fatal():
         # The connection is still open and live.
         live = await database_sync_to_async(_emit_agency)(agency, number=2)
         assert (await ws.receive_json_from(timeout=3))["id"] == live.pk
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_an_idle_stream_outlives_the_channel_layers_blocking_read():
+    """channels_redis blocks 5 s per read; a Redis socket timeout of the same 5 s (redis-py's
+    default) killed idle consumers, closing every quiet websocket after a few seconds."""
+    agency = AgencyFactory()
+    officer = UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE])
+    headers = _session_cookie(officer)
+
+    async def scenario():
+        ws, connected, _ = await _connect("/ws/agency/", headers)
+        assert connected
+        assert await ws.receive_nothing(timeout=12)  # two blocking reads and then some
+        event = await database_sync_to_async(_emit_agency)(agency, number=1)
+        assert (await ws.receive_json_from(timeout=3))["id"] == event.pk
         await ws.disconnect()
 
     async_to_sync(scenario)()

@@ -114,5 +114,6 @@ def test_police_users_and_unverified_reviewers_cannot_open_the_review_stream():
         for headers in cases:
             ws, connected, code = await _connect("/ws/review/", headers)
             assert not connected and code == CLOSE_FORBIDDEN
+            await ws.disconnect()  # end the refused consumer cleanly
 
     async_to_sync(scenario)()

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from apps.acoustics.association import associate
+from apps.acoustics.bench import tn098
 from apps.acoustics.io import PulseInput, read_pulse_input
 from apps.acoustics.sound import DEFAULT_TEMPERATURE_C, speed_of_sound, weather_wind
 from apps.acoustics.types import LocatedShot
 
 # TN 098 Table IV (2D): survey error of the centroid of the located shots, metres.
-TN098_TABLE_IV_M = {"FP1": 2.96, "FP2": 3.60, "FP3": 0.36, "FP4": 5.57}
+TN098_TABLE_IV_M = tn098.TN098_TABLE_IV_M
 DETECTION_RADIUS_M = 50.0
 FIRING_POSITIONS = ("FP1", "FP2", "FP3", "FP4")
 
@@ -271,4 +272,6 @@ def run(*, data: Path | None = None, quick: bool = False, out=print) -> list[Pos
         f"speed (CPU time, one core, read + associate + locate): "
         f"{len(tests) / elapsed:.1f} tests/s, {shots / elapsed:.1f} shots located/s"
     )
+    out()
+    tn098.run(tests=tests, results=results, out=out)
     return rows

@@ -18,6 +18,7 @@ from apps.acoustics.location import (
     LocationError,
     cramer_rao_bound,
     locate,
+    mlg,
 )
 
 
@@ -64,8 +65,15 @@ def run_trials(
     c: float = 340.0,
     seed: int = 20240,
     huber_s: float | None = None,
+    estimator: str = "refined",
 ) -> SyntheticLocationResult:
-    """Locate `trials` random geometries; plain least squares unless huber_s is given."""
+    """Locate `trials` random geometries; plain least squares unless huber_s is given.
+
+    estimator "mlg" runs Mathias-Leonardi-Galati alone (TN 098's evaluation): no
+    covariance, so its coverage is NaN.
+    """
+    if estimator not in ("refined", "mlg"):
+        raise ValueError(f"unknown estimator {estimator!r}")
     rng = np.random.default_rng(seed)
     squared_errors, bound_traces = [], []
     inside_known, inside_estimated = 0, 0
@@ -75,6 +83,20 @@ def run_trials(
         array = random_array(rng, n_sensors=n_sensors)
         times = arrival_times(array, c=c) + rng.normal(0.0, sigma_s, n_sensors)
         start = time.perf_counter()
+        if estimator == "mlg":
+            try:
+                algebraic = mlg(sensors=array.sensors, times=times, c=c)
+            except LocationError:
+                failures += 1
+                continue
+            elapsed += time.perf_counter() - start
+            error = np.array([algebraic.x, algebraic.y]) - array.source
+            squared_errors.append(error @ error)
+            bound = cramer_rao_bound(
+                sensors=array.sensors, source=array.source, c=c, sigma_s=sigma_s
+            )
+            bound_traces.append(np.trace(bound))
+            continue
         try:
             fix = locate(
                 sensors=array.sensors, times=times, c=c, huber_s=huber_s, timing_sigma_s=sigma_s
@@ -102,9 +124,15 @@ def run_trials(
         rms_error_m=rms,
         crb_rms_m=crb,
         ratio=rms / crb if located else float("nan"),
-        coverage=inside_known / max(located, 1),
-        coverage_estimated_sigma=inside_estimated / max(located, 1),
-        fixes_per_second=2 * located / elapsed if elapsed > 0 else float("nan"),
+        coverage=inside_known / max(located, 1) if estimator == "refined" else float("nan"),
+        coverage_estimated_sigma=(
+            inside_estimated / max(located, 1) if estimator == "refined" else float("nan")
+        ),
+        fixes_per_second=(
+            (2 if estimator == "refined" else 1) * located / elapsed
+            if elapsed > 0
+            else float("nan")
+        ),
     )
 
 
@@ -117,15 +145,26 @@ def run(*, quick: bool = False, out=print) -> list[SyntheticLocationResult]:
     )
     results = []
     for sigma_ms in (0.3, 1.0, 3.0):
-        for name, huber in (("LS", None), ("Huber", 0.0025)):
-            result = run_trials(trials=trials, sigma_s=sigma_ms / 1000.0, huber_s=huber)
+        for name, huber, estimator in (
+            ("LS", None, "refined"),
+            ("Huber", 0.0025, "refined"),
+            ("MLG", None, "mlg"),
+        ):
+            result = run_trials(
+                trials=trials, sigma_s=sigma_ms / 1000.0, huber_s=huber, estimator=estimator
+            )
             results.append(result)
             out(
                 f"{sigma_ms:>8.1f} {name:>10} {result.rms_error_m:>7.3f} {result.crb_rms_m:>7.3f} "
-                f"{result.ratio:>7.3f} {100 * result.coverage:>12.1f}% "
-                f"{100 * result.coverage_estimated_sigma:>10.1f}% {result.fixes_per_second:>8.0f}"
+                f"{result.ratio:>7.3f} {_percent(result.coverage):>13} "
+                f"{_percent(result.coverage_estimated_sigma):>11} {result.fixes_per_second:>8.0f}"
             )
+    out("(MLG: Mathias-Leonardi-Galati alone, TN 098's evaluation; no covariance, no ellipse)")
     return results
+
+
+def _percent(share: float) -> str:
+    return "-" if np.isnan(share) else f"{100 * share:.1f}%"
 
 
 # -- scenarios for association: shots, coherent echoes (image sources), random bangs ------

@@ -1,6 +1,6 @@
 """Synthetic benchmarks of part B: association under simultaneous sources and dense echoes,
 and the incident classifier per confuser class, on generated scenarios never used for
-training (seeds 2000+; the committed model was trained on seeds 0-9 and tested on 1000-1005).
+training (association: seeds 2000+; classifier: see bench/classifier_heldout.py).
 
 `run(quick=..., out=print)` prints the tables; `bench_acoustics` calls it.
 """
@@ -124,34 +124,10 @@ def run_association(*, quick: bool, out=print) -> None:
 
 
 def run_classifier(*, quick: bool, out=print) -> None:
-    from apps.acoustics import classifier
-    from apps.acoustics.generator.labelled import feature_set
-    from apps.acoustics.management.commands.train_acoustic_classifier import format_report
+    """The classifier target on a large held-out set through the real association."""
+    from apps.acoustics.bench import classifier_heldout
 
-    try:
-        model = classifier.load_model()
-    except classifier.ClassifierError as error:
-        out(f"classifier: {error} (skipped)")
-        return
-    seeds = range(BENCH_SEED_BASE, BENCH_SEED_BASE + (1 if quick else 4))
-    started = time.perf_counter()
-    rows = feature_set(seeds=seeds, workers=2)
-    report = classifier.evaluate(model, [(features, label) for features, label, _ in rows])
-    out(
-        f"Classifier v{model.version} on held-out generated incidents (seeds "
-        f"{seeds.start}:{seeds.stop}, {len(rows)} incidents, truth association, "
-        f"{time.perf_counter() - started:.0f} s)"
-    )
-    out(format_report(report))
-    gun = report["gunfire"]
-    confusers = [report[name] for name in ("firework", "backfire", "construction")]
-    called = sum(r["called_gunfire"] * r["n"] for r in confusers if r["n"])
-    n_confusers = sum(r["n"] for r in confusers)
-    share = called / n_confusers if n_confusers else float("nan")
-    out(
-        f"target: gunfire recall >= 0.95 (measured {gun['recall']:.3f}); fireworks, backfire "
-        f"and construction called gunfire <= 2% (measured {100 * share:.1f}%)"
-    )
+    classifier_heldout.run(quick=quick, out=out)
 
 
 def run(*, quick: bool = False, out=print) -> None:

@@ -8,6 +8,8 @@ from apps.acoustics.generator.scenarios import (
     Scenario,
     generate_scenario,
     read_truth,
+    render_emissions,
+    scenario_emissions,
     write_scenario,
 )
 
@@ -19,5 +21,7 @@ __all__ = [
     "Scenario",
     "generate_scenario",
     "read_truth",
+    "render_emissions",
+    "scenario_emissions",
     "write_scenario",
 ]

@@ -413,6 +413,39 @@ def _reflectors(rng, *, emissions, sensors, options: Options) -> list[Reflector]
     return reflectors
 
 
+def scenario_emissions(*, kind: str, rng: np.random.Generator, t0: float) -> list[src.Emission]:
+    """The sources of one scenario of ``kind`` from ``t0`` on, as emissions (no distractors).
+
+    For callers with their own sensor array (the city simulator); ``rng`` is advanced.
+    """
+    builder = _Builder(rng, t0)
+    _build_sources(builder, kind)
+    return builder.emissions
+
+
+def render_emissions(
+    *,
+    emissions: list[src.Emission],
+    sensors: list[Sensor],
+    conditions: Conditions,
+    rng: np.random.Generator,
+    options: Options | None = None,
+) -> list[RenderedPulse]:
+    """What ``sensors`` report of ``emissions``: echoes off nearby facades, propagation, pulses."""
+    options = options or Options()
+    reflectors = _reflectors(rng, emissions=emissions, sensors=sensors, options=options)
+    arrivals = propagate(
+        emissions=emissions,
+        sensors=sensors,
+        reflectors=reflectors,
+        conditions=conditions,
+        rng=rng,
+    )
+    return select_and_render(
+        arrivals=arrivals, emissions=emissions, sensors=sensors, conditions=conditions, rng=rng
+    )
+
+
 def generate_scenario(
     *, kind: str, seed: int, name: str | None = None, options: Options | None = None
 ) -> Scenario:
@@ -446,20 +479,12 @@ def generate_scenario(
     if options.distractors and kind != "other" and rng.random() < 0.5:
         for _ in range(int(rng.integers(1, 3))):
             builder.other(half_width=900.0, span_s=6.0)
-    reflectors = _reflectors(rng, emissions=builder.emissions, sensors=sensors, options=options)
-    arrivals = propagate(
-        emissions=builder.emissions,
-        sensors=sensors,
-        reflectors=reflectors,
-        conditions=conditions,
-        rng=rng,
-    )
-    rendered = select_and_render(
-        arrivals=arrivals,
+    rendered = render_emissions(
         emissions=builder.emissions,
         sensors=sensors,
         conditions=conditions,
         rng=rng,
+        options=options,
     )
     truth = _truth(name, kind, seed, builder, sensors, conditions, rendered)
     return Scenario(name, kind, seed, [r.pulse for r in rendered], weather, truth, rendered)

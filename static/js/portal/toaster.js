@@ -27,6 +27,7 @@
     waiting.forEach(function (alert) {
       self.published({ incident_id: alert.payload.incident_id, created_at: alert.published_at, payload: alert.payload });
     });
+    window.addEventListener("resize", function () { self.arrange(); });
     setInterval(function () { self.remind(); }, this.reminderMs);
     setInterval(function () { self.wake(); }, 1000);
   }
@@ -144,16 +145,37 @@
       this.box.appendChild(el);
     }
     el.classList.toggle("blinking", !t.opened);
-    this.arrange();
     el.querySelector(".t-opened").textContent = t.cancelled ? "Cancelled by the review center." :
       (t.opened ? "Opened by " + t.openedBy + "." : "Not opened yet.");
+    this.arrange();
   };
 
   // The newest toaster sits in the corner, in full; older ones shrink to time and address.
+  // Nothing scrolls inside the stack: the oldest toasters that do not fit on the screen
+  // are hidden (they come back when newer ones are closed) and counted above the rest.
   Toasters.prototype.arrange = function () {
     var all = this.box.querySelectorAll(".toaster");
-    for (var i = 0; i < all.length; i++) { all[i].classList.toggle("compact", i < all.length - 1); }
-    this.box.scrollTop = this.box.scrollHeight;
+    var more = this.box.querySelector(".toasters-more");
+    var i;
+    for (i = 0; i < all.length; i++) {
+      all[i].classList.toggle("compact", i < all.length - 1);
+      all[i].hidden = false;
+    }
+    if (more) { more.hidden = true; }
+    var hidden = 0;
+    var limit = parseFloat(getComputedStyle(this.box).maxHeight) || window.innerHeight;
+    while (hidden < all.length - 1 && this.box.scrollHeight > limit) {
+      all[hidden].hidden = true;
+      hidden += 1;
+      if (!more) {
+        more = document.createElement("p");
+        more.className = "toasters-more";
+        more.setAttribute("role", "status");
+        this.box.insertBefore(more, this.box.firstChild);
+      }
+      more.textContent = "+" + hidden + " older alert" + (hidden === 1 ? "" : "s") + " (see the list)";
+      more.hidden = false;
+    }
   };
 
   window.PortalToasters = Toasters;

@@ -50,7 +50,12 @@
         showStatus();
         tick();
       })
-      .catch(function () { showStatus("Queue refresh failed — retrying"); schedule(3000); });
+      .catch(function () {
+        // While the stream is down its own state says more (reconnecting or polling);
+        // only a refresh failing over a live link needs its own message.
+        if (streamState === "live") { showStatus("Queue refresh failed — retrying"); }
+        schedule(3000);
+      });
   }
 
   function schedule(delay) {

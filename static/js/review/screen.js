@@ -115,7 +115,6 @@
     var state = player.querySelector(".play-state");
     var heads = player.querySelectorAll(".playhead");
     var frame = null;
-    var objectUrl = null;
     var startAt = 0;
 
     function draw() {
@@ -131,30 +130,10 @@
     }
 
     function play(fromFraction) {
-      // One request = one audited playback; the bytes play from a blob: URL.
+      // Each press is one audited playback (apps/evidence); the element fetches its bytes.
       state.textContent = "loading…";
-      fetch(player.getAttribute("data-play-url"), {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": csrf }
-      }).then(function (response) {
-        if (!response.ok) {
-          return response.text().then(function (text) { throw new Error(text || ("HTTP " + response.status)); });
-        }
-        return response.blob();
-      }).then(function (blob) {
-        if (objectUrl) { URL.revokeObjectURL(objectUrl); }
-        objectUrl = URL.createObjectURL(blob);
-        audio.src = objectUrl;
-        startAt = fromFraction || 0;
-        return new Promise(function (resolve) {
-          audio.addEventListener("loadedmetadata", function once() {
-            audio.removeEventListener("loadedmetadata", once);
-            resolve();
-          });
-          audio.load();
-        });
-      }).then(function () {
+      startAt = fromFraction || 0;
+      window.EvidencePlayback.load(audio, player.getAttribute("data-play-url"), csrf).then(function () {
         if (startAt) { audio.currentTime = startAt * audio.duration; }
         return audio.play();
       }).then(function () {

@@ -1,8 +1,17 @@
 """`manage.py train_acoustic_classifier`: train the incident classifier, write a new version.
 
 Training data are either generated scenarios (seed ranges; association and location from
-the truth) or a folder of labelled incident JSON files (reviewer decisions). Held-out
-precision/recall per class are printed and stored in the artifact.
+the truth, plus with --live-association the incidents the real association and bundling
+make of them; or --train-scenarios, scenario seeds per kind, which uses both views) or a
+folder of labelled incident JSON files (reviewer decisions). The model is quadratic
+logistic regression or (--model boosted) gradient-boosted trees. The L2 penalty and the
+gunfire threshold (the operating point) are chosen by 5-fold cross-validation on the
+training incidents only (folds by scenario; with --train-scenarios the threshold is
+chosen on the out-of-fold live-chain incidents). Held-out precision/recall per class are
+printed and stored in the artifact.
+
+Artifact v4 was made with `--train-scenarios ... --model boosted`; docs/benchmarks.md
+gives the exact command.
 """
 
 from __future__ import annotations
@@ -59,9 +68,44 @@ class Command(BaseCommand):
         )
         parser.add_argument("--train-seeds", default="0:10", help="generated training seeds")
         parser.add_argument("--test-seeds", default="1000:1006", help="generated held-out seeds")
+        parser.add_argument(
+            "--train-scenarios",
+            help="training scenarios per kind instead of --train-seeds, as "
+            "kind=START:STOP,... (scenario seeds; both the truth-grouped and the live-chain "
+            "incidents are used, the operating point is chosen on the live-chain ones)",
+        )
+        parser.add_argument(
+            "--test-scenarios",
+            help="held-out scenarios per kind instead of --test-seeds (kind=START:STOP,...); "
+            "their live-chain incidents are evaluated",
+        )
+        parser.add_argument(
+            "--model",
+            choices=("logistic", "boosted"),
+            default="logistic",
+            help="quadratic logistic regression, or gradient-boosted trees",
+        )
+        parser.add_argument(
+            "--features",
+            choices=("v1", "all"),
+            default="all",
+            help="the incident features of artifacts v1-v3, or all (with directivity)",
+        )
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument(
+            "--live-association",
+            action="store_true",
+            help="also use the incidents the real association and bundling make of the "
+            "generated scenarios (what the pipeline classifies)",
+        )
+        parser.add_argument(
             "--l2", type=float, help="L2 penalty (default: chosen by 5-fold cross-validation)"
+        )
+        parser.add_argument(
+            "--gunfire-threshold",
+            type=float,
+            help="call gunfire when P(gunfire) reaches this (default: chosen by "
+            "cross-validation for at most 1%% of each confuser class called gunfire)",
         )
         parser.add_argument("--artifact-dir", type=Path, default=classifier.ARTIFACT_DIR)
         parser.add_argument("--artifact-version", type=int, help="artifact version (default: next)")
@@ -70,41 +114,141 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="report, do not write")
 
-    def _generated(self, seeds: range, *, workers: int, cache: Path | None) -> list:
+    def _generated(
+        self, seeds: range, *, workers: int, cache: Path | None, live: bool = False
+    ) -> list:
+        """(features, label, scenario name) of generated incidents: truth-grouped, plus with
+        live=True the incidents the real association and bundling make of the same
+        scenarios."""
+        from apps.acoustics.generator.associated import training_feature_sets
         from apps.acoustics.generator.labelled import feature_set
 
         name = f"features_g{GENERATOR_VERSION}_{seeds.start}_{seeds.stop}.json"
-        if cache is not None and (cache / name).is_file():
-            rows = json.loads((cache / name).read_text(encoding="utf-8"))
-            return [(features, label) for features, label, _ in rows]
+        live_name = f"live_{name}"
+        paths = [cache / name, cache / live_name] if cache is not None else []
+        if paths and all(p.is_file() for p in paths[: 2 if live else 1]):
+            rows = json.loads(paths[0].read_text(encoding="utf-8"))
+            if live:
+                rows += json.loads(paths[1].read_text(encoding="utf-8"))
+            return [(row[0], row[1], row[2]) for row in rows]
         self.stdout.write(f"generating scenarios for seeds {seeds.start}:{seeds.stop} ...")
-        rows = feature_set(seeds=seeds, workers=workers)
+        if live:
+            rows, items = training_feature_sets(seeds=seeds, workers=workers)
+            live_rows = [[i.features, i.label, i.scenario, i.kind] for i in items]
+        else:
+            rows, live_rows = feature_set(seeds=seeds, workers=workers), []
         if cache is not None:
             cache.mkdir(parents=True, exist_ok=True)
-            (cache / name).write_text(json.dumps(rows), encoding="utf-8")
-        return [(features, label) for features, label, _ in rows]
+            paths[0].write_text(json.dumps(rows), encoding="utf-8")
+            if live:
+                paths[1].write_text(json.dumps(live_rows), encoding="utf-8")
+        return [(row[0], row[1], row[2]) for row in [*rows, *live_rows]]
+
+    def _by_kind(self, spec: str, *, workers: int, cache: Path | None) -> list:
+        """(features, label, scenario name, live?) of generated scenarios given per kind:
+        their truth-grouped incidents and the incidents of the real association and
+        bundling. The cache file is named by a digest of the normalised spec."""
+        import hashlib
+
+        from apps.acoustics.generator.associated import (
+            format_scenarios,
+            parse_scenarios,
+            scenario_feature_sets,
+        )
+
+        try:
+            scenarios = parse_scenarios(spec)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        text = format_scenarios(scenarios)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = cache / f"scenarios_g{GENERATOR_VERSION}_{digest}.json" if cache else None
+        if path is not None and path.is_file():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("scenarios") != text:
+                raise CommandError(f"{path} holds other scenarios; remove it")
+        else:
+            self.stdout.write(f"generating scenarios {text} ...")
+            truth, live = scenario_feature_sets(scenarios=scenarios, workers=workers)
+            record = {
+                "scenarios": text,
+                "truth": [list(row) for row in truth],
+                "live": [[i.features, i.label, i.scenario] for i in live],
+            }
+            if path is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(record), encoding="utf-8")
+        return [(f, label, name, False) for f, label, name in record["truth"]] + [
+            (f, label, name, True) for f, label, name in record["live"]
+        ]
 
     def handle(self, *args, **options):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
         if options["l2"] is not None and not options["l2"] > 0:
             raise CommandError("--l2 must be positive")
+        threshold = options["gunfire_threshold"]
+        if threshold is not None and not 0 < threshold < 1:
+            raise CommandError("--gunfire-threshold must be between 0 and 1")
+        if (
+            options["incidents"] is None
+            and options["test_incidents"] is None
+            and not (options["train_scenarios"] or options["test_scenarios"])
+        ):
+            # Checked before anything is generated (that takes minutes).
+            if set(_seed_range(options["test_seeds"])) & set(_seed_range(options["train_seeds"])):
+                raise CommandError("training and held-out seeds overlap")
+        feature_names = (
+            classifier.INCIDENT_FEATURE_NAMES_V1
+            if options["features"] == "v1"
+            else classifier.INCIDENT_FEATURE_NAMES
+        )
+        operating_rows = None
         if options["incidents"] is not None:
             train_examples = _read_incident_folder(options["incidents"])
+            groups = None
             description = {"source": "labelled incidents", "folder": str(options["incidents"])}
+        elif options["train_scenarios"]:
+            rows = self._by_kind(
+                options["train_scenarios"], workers=options["workers"], cache=options["cache"]
+            )
+            train_examples = [(features, label) for features, label, _, _ in rows]
+            groups = [scenario for _, _, scenario, _ in rows]
+            operating_rows = [live for _, _, _, live in rows]
+            description = {
+                "source": "generated scenarios: truth-grouped incidents (4 m location error) "
+                "and the incidents of the real association and bundling; operating point "
+                "chosen on the latter",
+                "generator_version": GENERATOR_VERSION,
+                "scenarios": options["train_scenarios"],
+            }
         else:
             seeds = _seed_range(options["train_seeds"])
-            train_examples = self._generated(
-                seeds, workers=options["workers"], cache=options["cache"]
+            live = options["live_association"]
+            rows = self._generated(
+                seeds, workers=options["workers"], cache=options["cache"], live=live
             )
+            train_examples = [(features, label) for features, label, _ in rows]
+            # Cross-validation folds by scenario: its incidents are related.
+            groups = [scenario for _, _, scenario in rows]
             description = {
-                "source": "generated scenarios (truth association, 4 m location error)",
+                "source": "generated scenarios (truth association, 4 m location error)"
+                + (" and their incidents from the real association and bundling" if live else ""),
                 "generator_version": GENERATOR_VERSION,
                 "seeds": f"{seeds.start}:{seeds.stop}",
             }
         if options["test_incidents"] is not None:
             test_examples = _read_incident_folder(options["test_incidents"])
             test_source = str(options["test_incidents"])
+        elif options["test_scenarios"]:
+            rows = self._by_kind(
+                options["test_scenarios"], workers=options["workers"], cache=options["cache"]
+            )
+            train_names = set(groups or ())
+            if train_names & {scenario for _, _, scenario, _ in rows}:
+                raise CommandError("training and held-out scenarios overlap")
+            test_examples = [(f, label) for f, label, _, live in rows if live]
+            test_source = f"live-chain incidents of generated {options['test_scenarios']}"
         elif options["incidents"] is not None:
             # Every fifth reviewed incident is held out.
             test_examples = train_examples[4::5]
@@ -112,11 +256,15 @@ class Command(BaseCommand):
             test_source = "every 5th labelled incident"
         else:
             test_seeds = _seed_range(options["test_seeds"])
-            if set(test_seeds) & set(_seed_range(options["train_seeds"])):
-                raise CommandError("training and held-out seeds overlap")
-            test_examples = self._generated(
-                test_seeds, workers=options["workers"], cache=options["cache"]
-            )
+            test_examples = [
+                (features, label)
+                for features, label, _ in self._generated(
+                    test_seeds,
+                    workers=options["workers"],
+                    cache=options["cache"],
+                    live=options["live_association"],
+                )
+            ]
             test_source = f"generated seeds {test_seeds.start}:{test_seeds.stop}"
         if not test_examples:
             raise CommandError("no held-out incidents to evaluate on")
@@ -124,15 +272,39 @@ class Command(BaseCommand):
         versions = classifier.installed_versions(directory) if directory.is_dir() else []
         version = options["artifact_version"] or (versions[-1] + 1 if versions else 1)
         try:
-            l2 = options["l2"]
-            if l2 is None:
-                l2, scores = classifier.select_l2(train_examples)
-                description["l2_cross_validation"] = {str(k): v for k, v in scores.items()}
-                self.stdout.write(f"L2 penalty {l2:g} chosen by 5-fold cross-validation")
+            l2, threshold = options["l2"], options["gunfire_threshold"]
+            boosted = options["model"] == "boosted"
+            model_options = {
+                "feature_names": feature_names,
+                "kind": classifier.BOOSTED_TREES if boosted else classifier.LOGISTIC,
+            }
+            if boosted:
+                l2 = 1.0  # unused by boosted trees (their options are BoostingOptions())
+                description["boosting"] = vars(classifier.BoostingOptions())
+            if l2 is None or threshold is None:
+                candidates = (l2,) if l2 is not None else classifier.L2_CANDIDATES
+                l2, chosen, scores = classifier.select_operating_point(
+                    train_examples,
+                    l2_candidates=candidates,
+                    groups=groups,
+                    operating_rows=operating_rows,
+                    **model_options,
+                )
+                threshold = chosen if threshold is None else threshold
+                description["cross_validation"] = {str(k): v for k, v in scores.items()}
+                self.stdout.write(
+                    f"L2 penalty {l2:g} and gunfire threshold {threshold:g} chosen by 5-fold "
+                    "cross-validation on the training incidents"
+                )
             description["l2"] = l2
             model = classifier.train(
-                examples=train_examples, version=version, l2=l2, training_set=description
+                examples=train_examples,
+                version=version,
+                l2=l2,
+                training_set=description,
+                **model_options,
             )
+            model.gunfire_threshold = threshold
             report = classifier.evaluate(model, test_examples)
         except classifier.ClassifierError as error:
             raise CommandError(str(error)) from None

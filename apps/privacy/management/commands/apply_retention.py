@@ -18,13 +18,16 @@ LABELS = {
     "pulses": "pulses in no shot",
     "dismissed_audio_clips": "audio clips of dismissed incidents",
     "dismissed_audio_files": "  their files removed from storage",
+    "investigation_audio_clips": "audio clips of declined or cancelled investigation requests",
+    "investigation_audio_files": "  their files removed from storage",
 }
 
 
 class Command(BaseCommand):
     help = (
         "Delete what the retention periods say is due (summary pulses in no shot, filtered "
-        "incidents, audio of incidents decided not gunfire), log the run and audit it."
+        "incidents, audio of incidents decided not gunfire, audio of declined or cancelled "
+        "investigation requests), log the run and audit it."
     )
 
     def add_arguments(self, parser):
@@ -43,7 +46,8 @@ class Command(BaseCommand):
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(
             f"Retention periods (days): filtered incidents {periods['filtered_incidents']}, "
-            f"pulses {periods['pulses']}, dismissed audio {periods['dismissed_audio']}"
+            f"pulses {periods['pulses']}, dismissed audio {periods['dismissed_audio']}, "
+            f"declined or cancelled investigation audio {periods['investigation_audio']}"
         )
         for key, label in LABELS.items():
             self.stdout.write(f"{verb} {label}: {report.counts[key]}")

@@ -1,0 +1,1 @@
+"""Stored audio evidence: one permission rule, one audited playback path (docs/privacy.md)."""
