@@ -109,6 +109,18 @@ def no_horizontal_scroll(driver) -> bool:
     )
 
 
+def wrapped_topbar_items(driver) -> list[str]:
+    """Top-bar links, buttons and labels whose text wraps onto a second line."""
+    return driver.execute_script(
+        "var lineHeight = parseFloat(getComputedStyle(document.body).lineHeight);"
+        "return Array.from(document.querySelectorAll("
+        "'.topbar a, .topbar button, .topbar .who'))"
+        ".filter(function (e) { var r = e.getBoundingClientRect();"
+        " return r.width > 0 && r.height > 1.5 * lineHeight; })"
+        ".map(function (e) { return e.textContent.trim(); });"
+    )
+
+
 def fully_visible(driver, element) -> bool:
     return driver.execute_script(
         "var r = arguments[0].getBoundingClientRect();"
@@ -455,6 +467,7 @@ def test_layout_holds_at_1024x768(server, browsers):
         driver.get(server.url + path)
         page_wait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-pane"))
         assert no_horizontal_scroll(driver), name
+        assert wrapped_topbar_items(driver) == [], name
         assert fully_visible(driver, driver.find_element(By.CSS_SELECTOR, "footer.version")), name
         assert driver.find_element(By.CSS_SELECTOR, "footer.version").text
         assert fully_visible(driver, driver.find_element(By.ID, "map-toggle-coverage")), name
