@@ -377,11 +377,20 @@ CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
 MAP_TILE_URL = env_str("MAP_TILE_URL", "")
 MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "")
 
+_DEV_SERVER_FILTERS = [] if env_bool("LOG_SENSOR_REQUESTS", False) else ["quiet_sensor_traffic"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_sensor_traffic": {"()": "apps.core.log_filters.QuietSensorTraffic"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's default config gives "django" its own console handler; with the root's
+        # every line came out twice (once bare, once with time and level).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        # The development server's access log (make run): see QuietSensorTraffic.
+        "django.channels.server": {"filters": _DEV_SERVER_FILTERS},
+    },
 }
