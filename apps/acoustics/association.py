@@ -284,13 +284,16 @@ def _validate(pulses: list[Pulse]) -> None:
         seen.add(p.pulse_uuid)
 
 
-def _check_density(data: _Pulses, config: AssociationConfig) -> None:
-    """Refuse input so dense that no shot could be told from a chance coincidence.
+def _searchable(data: _Pulses, config: AssociationConfig) -> bool:
+    """Whether any shot could be told from a chance coincidence in this input.
 
     Around each pulse (+-1 s) count the pulses of sensors within range of its sensor: a
     hypothesis there expects rate * 2 * half-width chance matches. If even every sensor in
-    range agreeing to the timing-noise floor would not be significant, say so rather than
-    search (or invent shots).
+    range agreeing to the timing-noise floor would not be significant, nothing can be
+    located. That is refused with an error when the input is dense (a chance match or more
+    expected per hypothesis: flooding or a broken sensor), and is simply an empty result
+    when it only means a small array (4 sensors with a few pulses per second need a fifth
+    to confirm a shot).
     """
     window = 1.0
     gaps = np.hypot(*(data.positions[:, None, :2] - data.positions[None, :, :2]).transpose(2, 0, 1))
@@ -304,13 +307,16 @@ def _check_density(data: _Pulses, config: AssociationConfig) -> None:
     worst = worst_rate * 2.0 * config.min_fit_half_width_s
     needed = _sensors_needed(worst, minimum=config.min_sensors, false_alarm_p=config.false_alarm_p)
     available = int(in_range.sum(axis=1).max())
-    if needed > available:
-        raise AssociationError(
-            f"pulses too dense to associate: up to {worst_rate:.0f} pulses/s from sensors "
-            f"within {config.max_range_m:.0f} m of each other, so about {worst:.1f} chance "
-            f"matches per hypothesis; a shot would need {needed} agreeing sensors but at "
-            f"most {available} are in range. Split the input or check the sensors"
-        )
+    if needed <= available:
+        return True
+    if worst < 1.0:
+        return False
+    raise AssociationError(
+        f"pulses too dense to associate: up to {worst_rate:.0f} pulses/s from sensors "
+        f"within {config.max_range_m:.0f} m of each other, so about {worst:.1f} chance "
+        f"matches per hypothesis; a shot would need {needed} agreeing sensors but at "
+        f"most {available} are in range. Split the input or check the sensors"
+    )
 
 
 def _sensors_needed(lam: float, *, minimum: int, false_alarm_p: float) -> int:
@@ -1056,7 +1062,8 @@ def associate(
     positions = associator.data.positions[:, :2]
     if np.linalg.matrix_rank(positions - positions.mean(axis=0), tol=1.0) < 2:
         return []  # collinear (or co-located) sensors cannot fix a point in the plane
-    _check_density(associator.data, config)
+    if not _searchable(associator.data, config):
+        return []
     seed_mask = None
     if seed_pulse_uuids is not None:
         wanted = set(seed_pulse_uuids)

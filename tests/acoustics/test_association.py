@@ -156,6 +156,16 @@ def test_hopelessly_dense_pulses_are_refused_with_a_clear_error():
     assert time.perf_counter() - start < 30
 
 
+def test_four_sensors_with_ordinary_background_give_an_empty_result_not_an_error():
+    # A few pulses per second on a 4-sensor array: a 4-sensor shot could not be told from
+    # chance here (a fifth sensor would have to confirm it), but that is a small array,
+    # not flooding: nothing is located and nothing is refused.
+    rng = np.random.default_rng(12)
+    sensors = grid_sensors(rng, n=4)
+    times = T0 + rng.uniform(0.0, 60.0, 240)
+    assert associate(pulses_at(sensors, times), c=C) == []
+
+
 @pytest.mark.timeout(60)
 def test_ten_thousand_sparse_random_pulses_yield_no_shots():
     # Spread over ~3 hours the same number of pulses is ordinary background: no shots.
