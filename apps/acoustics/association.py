@@ -47,6 +47,10 @@ time; clusters of such times from many sensors are further rounds fired from the
 seed candidates that pass the same tests.
 Pulses that were not tried as seeds because a refused candidate fitted them get a second
 seeding pass.
+Burst completion by template (`burst_completion`): a further round from a located shot's
+place repeats that shot's arrival pattern at one offset on every sensor, so only its
+emission time is unknown; four sensors agreeing within 2 ms can then be significant where
+a free search needs more. It passes the same coverage, repeat, ghost and fit checks.
 Incremental use: `seed_pulse_uuids` restricts the seeds (see `associate`).
 Matching is done with the source at the median sensor height (2.5D) unless a height is
 given, which keeps hilly arrays consistent; the reported fix is 2D unless a height is given.
@@ -69,6 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
+from apps.acoustics.burst_completion import rounds_matching_template
 from apps.acoustics.location import (
     DEFAULT_HUBER_S,
     Fix,
@@ -143,6 +148,10 @@ class AssociationConfig:
     burst_window_s: float = 10.0
     burst_passes: int = 3
     max_burst_peaks: int = 200
+    # Burst completion by template: a further round repeats a located shot's arrival
+    # pattern on every sensor within this (two 1 ms-rounded picks; 95% of the live-fire
+    # rounds of one test agree within 2 ms). 0 turns it off.
+    template_tolerance_s: float = 0.002
     # Local significance: per-sensor pulse rates within +-local_rate_window_s of the
     # predicted arrival, and the fit widths at which agreement is judged.
     local_rate_window_s: float = 0.25
@@ -793,7 +802,7 @@ class _Associator:
             if not more:
                 break
             accepted = self._accept(more, accepted)
-        return accepted
+        return self._complete_from_templates(accepted)
 
     def _burst_candidates(
         self, accepted: list[_Candidate], scanned: list[tuple[float, float]]
@@ -916,6 +925,87 @@ class _Associator:
                     break
         accepted.sort(key=lambda c: c.fix.t_emit)
         return accepted
+
+    def _complete_from_templates(self, accepted: list[_Candidate]) -> list[_Candidate]:
+        """Further rounds that repeat a located shot's arrival pattern (burst_completion).
+
+        Only their emission time is unknown, so their significance is judged against one
+        free parameter, not three; they must still be at least min_sensors, fit on their
+        own within same_place_m of the template, be heard by the sensors nearest to them,
+        and be no repeat, echo ghost or poor fit.
+        """
+        cfg, data = self.config, self.data
+        if cfg.template_tolerance_s <= 0:
+            return accepted
+        accepted = list(accepted)
+        for shot in sorted(accepted, key=lambda c: -len(c.members)):
+            x, y, t0 = shot.fix.x, shot.fix.y, shot.fix.t_emit
+            taken = [
+                other.fix.t_emit - t0
+                for other in accepted
+                if other is not shot
+                and math.hypot(other.fix.x - x, other.fix.y - y) <= cfg.same_place_m
+            ]
+            rounds = rounds_matching_template(
+                template_sensors=data.sensor[shot.members],
+                template_times=data.t[shot.members],
+                pulse_sensors=data.sensor,
+                pulse_times=data.t,
+                free=~data.used,
+                tolerance_s=cfg.template_tolerance_s,
+                min_sensors=cfg.min_sensors,
+                min_offset_s=cfg.min_shot_interval_s,
+                max_offset_s=cfg.burst_window_s,
+                taken_offsets_s=taken,
+                rate_window_s=cfg.local_rate_window_s,
+                false_alarm_p=cfg.false_alarm_p,
+                max_peaks=cfg.max_burst_peaks,
+            )
+            for found in rounds:
+                if np.any(data.used[found.members]):
+                    continue
+                fix = self._fit(found.members, (x, y, t0 + found.offset_s))
+                if fix is None or math.hypot(fix.x - x, fix.y - y) > cfg.same_place_m:
+                    continue
+                # Rounds heard widely enough for the free search were its to find or
+                # refuse (echo ghosts repeat a pattern too); only weakly heard ones are
+                # completed here.
+                times = data.t[found.members]
+                half_width = float(np.abs(fix.residuals_s).max())
+                n = len(found.members)
+                if n >= self._sensors_needed(fix.x, fix.y, times.min(), times.max(), n, half_width):
+                    continue
+                score = float(np.sum(1.0 - (fix.residuals_s / cfg.tolerance_s) ** 2))
+                candidate = _Candidate(fix=fix, members=found.members, score=score)
+                if self._near_coverage(candidate) < cfg.min_near_coverage:
+                    continue
+                if self._echo_like_share(found.members) >= cfg.ghost_share:
+                    continue
+                if self._repeats(candidate, accepted) or self._is_ghost(candidate, accepted):
+                    continue
+                if fix.residual_rms_s > self._rms_limit(accepted):
+                    continue
+                accepted.append(candidate)
+                data.consume(found.members)
+        accepted.sort(key=lambda c: c.fix.t_emit)
+        return accepted
+
+    def _echo_like_share(self, members: np.ndarray) -> float:
+        """Share of the pulses that could be echoes of an earlier pulse on their sensor
+        (later within echo_window_s and weaker), whatever shot that pulse belongs to.
+
+        A reflector re-radiates every round from one place, so its echoes repeat a
+        pattern just as a burst's rounds do; a round found on the pattern alone must
+        therefore look direct, not merely not echo an accepted shot.
+        """
+        data, cfg = self.data, self.config
+        echo_like = 0
+        for pulse in members:
+            sensor = data.sensor[pulse]
+            lo = np.searchsorted(data.t, data.t[pulse] - cfg.echo_window_s, "left")
+            earlier = lo + np.flatnonzero(data.sensor[lo:pulse] == sensor)
+            echo_like += any(self._is_echo_of(int(pulse), int(d)) for d in earlier)
+        return echo_like / len(members)
 
     def to_shot(self, candidate: _Candidate) -> LocatedShot:
         data = self.data

@@ -63,13 +63,14 @@ def test_every_shot_the_data_allow_is_detected(livefire_results):
         assert len(result.detected) >= expected, f"{test.folder}: {len(result.detected)}"
     fired = sum(r.test.survey.rounds for r in livefire_results)
     detected = sum(len(r.detected) for r in livefire_results)
-    # FP4/test_055: 3 rounds, 8 sensors reporting, 2 shots in ShotSpotter's own grouping.
-    assert detected >= fired - 1
+    # FP4/test_055's first round is heard by 4 sensors only (2 shots in ShotSpotter's own
+    # grouping); burst completion by template finds it from the test's other two rounds.
+    assert detected == fired
 
 
 def test_every_located_shot_is_within_15_m_of_the_survey(livefire_results):
     errors = [e for r in livefire_results for e in r.errors_m]
-    assert len(errors) >= 143
+    assert len(errors) == 144
     assert max(errors) < 15.0
     assert max(errors) < 8.0  # measured 6.4 m
 
@@ -77,7 +78,7 @@ def test_every_located_shot_is_within_15_m_of_the_survey(livefire_results):
 def test_ghost_events_are_at_most_5_percent(livefire_results):
     events = sum(len(r.shots) for r in livefire_results)
     ghosts = sum(len(r.ghosts) for r in livefire_results)
-    assert ghosts <= 0.05 * events  # measured: 0 of 143
+    assert ghosts <= 0.05 * events  # measured: 0 of 144
 
 
 def test_survey_error_per_firing_position(livefire_results):
@@ -177,10 +178,10 @@ def test_the_gap_is_the_range_weighting(published_sets):
 
 def test_our_association_through_the_tn098_recipe(livefire_results):
     # Our pulse sets (3 more sensors per shot than ShotSpotter's, mostly 850-1000 m away)
-    # through the same MLG recipe: FP1 2.89 and FP4 4.15 meet Table IV; FP2 3.92 and FP3
+    # through the same MLG recipe: FP1 2.89 and FP4 4.16 meet Table IV; FP2 3.92 and FP3
     # 0.89 do not (Table IV 3.60 / 0.36), 0.6 and 1.1 m from ShotSpotter's own centroid.
     ours = tn098.locate_sets(tn098.association_shot_sets(livefire_results), tn098.TN098_RECIPE)
-    assert sum(len(g.points) for g in ours.values()) == 143
+    assert sum(len(g.points) for g in ours.values()) == 144
     assert all(g.failures == 0 for g in ours.values())
     errors = {fp: tn098.survey_error(g) for fp, g in ours.items()}
     assert errors["FP1"] <= tn098.TN098_TABLE_IV_M["FP1"]
