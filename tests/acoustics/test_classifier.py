@@ -370,8 +370,8 @@ def test_boosted_trees_learn_an_interaction_and_survive_the_artifact(tmp_path):
 
 
 def test_artifacts_on_the_first_features_decide_as_before_with_the_new_features(small_set):
-    """v1-v3 use the first 31 features; the incident features now hold more, which those
-    models ignore: their probabilities are those of the original 31 alone."""
+    """v1-v3 use the first 31 features, v4 the first 38; the incident features now hold
+    more, which those models ignore: their probabilities are those of their own alone."""
     rows = [item.features() for item in small_set]
     assert all(tuple(r) == INCIDENT_FEATURE_NAMES for r in rows)
     old_rows = [{n: r[n] for n in classifier.INCIDENT_FEATURE_NAMES_V1} for r in rows]
@@ -379,10 +379,13 @@ def test_artifacts_on_the_first_features_decide_as_before_with_the_new_features(
         model = load_model(classifier.artifact_path(version))
         assert model.feature_names == classifier.INCIDENT_FEATURE_NAMES_V1
         assert np.allclose(model.probabilities_many(rows), model.probabilities_many(old_rows))
-    newest = load_model()  # v4 needs the directivity features too
-    assert newest.version >= 4 and newest.feature_names == INCIDENT_FEATURE_NAMES
+    # v4 reads the first 38 (with directivity), not the level-scatter features of v5
+    v4 = load_model(classifier.artifact_path(4))
+    assert v4.feature_names == classifier.INCIDENT_FEATURE_NAMES_V4
+    v4_rows = [{n: r[n] for n in classifier.INCIDENT_FEATURE_NAMES_V4} for r in rows]
+    assert np.allclose(v4.probabilities_many(rows), v4.probabilities_many(v4_rows))
     with pytest.raises(ClassifierError, match="missing"):
-        newest.probabilities(old_rows[0])
+        v4.probabilities(old_rows[0])
 
 
 def test_directivity_fit_sets_aside_sensors_whose_sight_line_is_blocked():
@@ -400,6 +403,44 @@ def test_directivity_fit_sets_aside_sensors_whose_sight_line_is_blocked():
     assert gun["directivity_db"] == pytest.approx(6.0, abs=1.5)
     assert bang["directivity_db"] < 1.5
     assert gun["level_fit_residual_db"] < 2.5  # the blocked sensors are not in the fit
+
+
+def test_levels_of_different_bangs_in_one_shot_stray_from_the_fit_and_a_muzzle_s_do_not():
+    """A muzzle's back-computed levels follow its cardioid within ~1.5 dB, apart from a
+    fifth of blocked sensors 6-12 dB low; a "shot" the association built of pulses from
+    three firecrackers 7.5 dB apart (each sensor heard one of them) does not."""
+    gun_p90, bangs_p90 = [], []
+    for seed in range(11, 19):
+        rng = np.random.default_rng(seed)
+        azimuths = rng.uniform(-math.pi, math.pi, 40)
+        shots = np.repeat(np.arange(4), 10)
+        blocked = np.zeros(40)
+        blocked[rng.choice(40, 8, replace=False)] = rng.uniform(6.0, 12.0, 8)  # a fifth
+        noise = rng.normal(0.0, 1.5, 40)
+        muzzle = 150.0 - 8.0 * (1 - np.cos(azimuths - 0.7)) / 2 + noise - blocked
+        bang_of_pulse = rng.integers(0, 3, 40)
+        mixed = 140.0 + np.array([0.0, 7.5, 15.0])[bang_of_pulse] + noise - blocked
+        gun = classifier.directivity_features(levels=muzzle, azimuths=azimuths, shots=shots)
+        bangs = classifier.directivity_features(levels=mixed, azimuths=azimuths, shots=shots)
+        assert gun["level_residual_mad_db"] < 2.6 < 4.5 < bangs["level_residual_mad_db"]
+        assert gun["level_residual_p90_db"] < 2.6 and bangs["level_residual_p90_db"] > 3.0
+        gun_p90.append(gun["level_residual_p90_db"])
+        bangs_p90.append(bangs["level_residual_p90_db"])
+    # louder than the fit: never by diffraction, often when other bangs are mixed in
+    assert np.median(gun_p90) < 1.5 and np.median(bangs_p90) > 4.0
+    # the same measure about each shot's median when there are too few levels for a fit
+    few = classifier.directivity_features(
+        levels=np.array([150.0, 140.0, 146.0]),
+        azimuths=np.array([0.0, 3.0, 1.0]),
+        shots=np.array([0, 0, 0]),
+    )
+    assert few["directivity_db"] == 0.0
+    assert few["level_residual_mad_db"] == pytest.approx(1.4826 * 4.0)
+    assert few["level_residual_p90_db"] == pytest.approx(3.2)
+    assert classifier.mixed_bang_features(residuals=np.array([3.0])) == {
+        "level_residual_mad_db": 0.0,
+        "level_residual_p90_db": 0.0,
+    }
 
 
 def test_of_thresholds_with_equal_recall_the_highest_is_chosen():
@@ -432,3 +473,16 @@ def test_operating_point_can_be_chosen_on_a_subset_of_the_training_rows():
     assert results[l2]["firework_called_gunfire"] <= classifier.FALSE_GUNFIRE_BUDGET
     with pytest.raises(ClassifierError, match="operating rows"):
         classifier.select_operating_point(examples, operating_rows=[True])
+
+
+def test_held_out_benchmark_takes_fresh_seeds_past_those_already_looked_at():
+    from apps.acoustics.bench.classifier_heldout import HELD_OUT_SEED_BASE, parse_held_out
+
+    scenarios = parse_held_out("fireworks=90:190, backfire=160")
+    assert scenarios == {
+        "fireworks": range(HELD_OUT_SEED_BASE + 90, HELD_OUT_SEED_BASE + 190),
+        "backfire": range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + 160),
+    }
+    for bad in ("fireworks=190:90", "rocket=3", "fireworks=ten", "", "backfire=0"):
+        with pytest.raises(ValueError):
+            parse_held_out(bad)

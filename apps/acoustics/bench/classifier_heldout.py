@@ -158,29 +158,52 @@ def run(
             f"{n_scenarios} generated scenarios (seeds {HELD_OUT_SEED_BASE}+, never trained "
             f"on), real association and bundling, {elapsed:.0f} s"
         )
+        out("seeds: " + ", ".join(f"{kind} {s.start}:{s.stop}" for kind, s in scenarios.items()))
         for line in format_target(result):
             out(line)
 
 
+def parse_held_out(text: str) -> dict[str, range]:
+    """{kind: seeds} from "kind=COUNT,..." (the first COUNT held-out seeds of each kind) or
+    "kind=FROM:TO,..." (held-out seeds FROM to TO-1 counted from HELD_OUT_SEED_BASE: fresh
+    seeds past those an earlier evaluation looked at); the two forms mix."""
+    scenarios = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            kind, count = part.split("=")
+            low, high = (int(x) for x in count.split(":")) if ":" in count else (0, int(count))
+        except ValueError:
+            raise ValueError(f"{part!r} must look like kind=COUNT or kind=FROM:TO") from None
+        if kind not in HELD_OUT_SCENARIOS:
+            raise ValueError(f"unknown scenario kind {kind!r}")
+        if not 0 <= low < high:
+            raise ValueError(f"{part!r}: need 0 <= FROM < TO (or COUNT > 0)")
+        scenarios[kind] = range(HELD_OUT_SEED_BASE + low, HELD_OUT_SEED_BASE + high)
+    if not scenarios:
+        raise ValueError("no scenarios given")
+    return scenarios
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`python -m apps.acoustics.bench.classifier_heldout [--scenarios SPEC] [--versions 3,4]`:
-    the held-out table for several artifacts on the same incidents; SPEC is
-    kind=COUNT,... (the first COUNT held-out seeds of each kind; default: all)."""
+    """`python -m apps.acoustics.bench.classifier_heldout [--scenarios SPEC] [--versions 4,5]`:
+    the held-out table for several artifacts on the same incidents; SPEC is kind=COUNT,...
+    (the first COUNT held-out seeds of each kind) or kind=FROM:TO,... (held-out seeds
+    600000+FROM to 600000+TO-1; default: all of HELD_OUT_SCENARIOS)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--scenarios", help="kind=COUNT,... (default: HELD_OUT_SCENARIOS)")
-    parser.add_argument("--versions", help="artifact versions, e.g. 3,4 (default: newest)")
+    parser.add_argument(
+        "--scenarios", help="kind=COUNT or kind=FROM:TO,... (default: HELD_OUT_SCENARIOS)"
+    )
+    parser.add_argument("--versions", help="artifact versions, e.g. 4,5 (default: newest)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     scenarios = None
     if args.scenarios:
-        scenarios = {}
-        for part in args.scenarios.split(","):
-            kind, count = part.split("=")
-            if kind not in HELD_OUT_SCENARIOS:
-                parser.error(f"unknown scenario kind {kind!r}")
-            scenarios[kind] = range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + int(count))
+        try:
+            scenarios = parse_held_out(args.scenarios)
+        except ValueError as error:
+            parser.error(str(error))
     versions = [int(v) for v in args.versions.split(",")] if args.versions else None
     run(quick=False, scenarios=scenarios, versions=versions, workers=args.workers)
 

@@ -10,8 +10,8 @@ training incidents only (folds by scenario; with --train-scenarios the threshold
 chosen on the out-of-fold live-chain incidents). Held-out precision/recall per class are
 printed and stored in the artifact.
 
-Artifact v4 was made with `--train-scenarios ... --model boosted`; docs/benchmarks.md
-gives the exact command.
+Artifacts v4 and v5 were made with `--train-scenarios ... --model boosted`;
+docs/benchmarks.md gives the exact commands.
 """
 
 from __future__ import annotations
@@ -87,9 +87,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--features",
-            choices=("v1", "all"),
+            choices=("v1", "v4", "all"),
             default="all",
-            help="the incident features of artifacts v1-v3, or all (with directivity)",
+            help="the incident features of artifacts v1-v3, of v4 (with directivity), or all "
+            "(v5: also the level scatter of pulses of different bangs)",
         )
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument(
@@ -198,11 +199,10 @@ class Command(BaseCommand):
             # Checked before anything is generated (that takes minutes).
             if set(_seed_range(options["test_seeds"])) & set(_seed_range(options["train_seeds"])):
                 raise CommandError("training and held-out seeds overlap")
-        feature_names = (
-            classifier.INCIDENT_FEATURE_NAMES_V1
-            if options["features"] == "v1"
-            else classifier.INCIDENT_FEATURE_NAMES
-        )
+        feature_names = {
+            "v1": classifier.INCIDENT_FEATURE_NAMES_V1,
+            "v4": classifier.INCIDENT_FEATURE_NAMES_V4,
+        }.get(options["features"], classifier.INCIDENT_FEATURE_NAMES)
         operating_rows = None
         if options["incidents"] is not None:
             train_examples = _read_incident_folder(options["incidents"])
