@@ -47,6 +47,9 @@ from apps.acoustics.types import Pulse, Weather
 CLASSES = ("gunfire", "firework", "backfire", "construction", "other")
 EXPLOSIVE_LIKE = frozenset({"gunfire", "firework", "backfire"})
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
+# Versions trained and evaluated but not installed (they did not beat the installed one on
+# fresh held-out data): kept, loadable by path, never the default (the newest in ARTIFACT_DIR).
+CANDIDATE_DIR = ARTIFACT_DIR / "candidates"
 ARTIFACT_FORMAT = "acoustic-incident-classifier"
 SHOOTER_HEIGHT_M = 1.5  # assumed source height when a fix is 2D
 
@@ -831,6 +834,13 @@ def is_explosive_like(probabilities: Mapping[str, float]) -> bool:
 
 def artifact_path(version: int, *, directory: Path = ARTIFACT_DIR) -> Path:
     return Path(directory) / f"incident_classifier_v{version:03d}.json"
+
+
+def find_artifact(version: int) -> Path:
+    """An installed artifact's path, or a candidate's when only a candidate has it."""
+    installed = artifact_path(version)
+    candidate = artifact_path(version, directory=CANDIDATE_DIR)
+    return candidate if not installed.exists() and candidate.exists() else installed
 
 
 def installed_versions(directory: Path = ARTIFACT_DIR) -> list[int]:

@@ -386,6 +386,11 @@ def test_artifacts_on_the_first_features_decide_as_before_with_the_new_features(
     assert np.allclose(v4.probabilities_many(rows), v4.probabilities_many(v4_rows))
     with pytest.raises(ClassifierError, match="missing"):
         v4.probabilities(old_rows[0])
+    # v5 (all features) was kept as a candidate: loadable by version, not the default
+    v5 = load_model(classifier.find_artifact(5))
+    assert v5.feature_names == INCIDENT_FEATURE_NAMES and v5.gunfire_threshold is not None
+    assert v5.probabilities_many(rows).shape == (len(rows), len(classifier.CLASSES))
+    assert load_model().version == 4 and 5 not in classifier.installed_versions()
 
 
 def test_directivity_fit_sets_aside_sensors_whose_sight_line_is_blocked():

@@ -135,7 +135,7 @@ def run(
     incidents) on the held-out scenarios (or a given subset of them)."""
     try:
         if versions:
-            models = [classifier.load_model(classifier.artifact_path(v)) for v in versions]
+            models = [classifier.load_model(classifier.find_artifact(v)) for v in versions]
         else:
             models = [classifier.load_model()]
     except classifier.ClassifierError as error:
