@@ -852,6 +852,14 @@ def installed_versions(directory: Path = ARTIFACT_DIR) -> list[int]:
     return sorted(versions)
 
 
+def next_version(directory: Path = ARTIFACT_DIR) -> int:
+    """The version a newly trained model gets in ``directory``: one past every version used
+    there, installed or kept as a candidate (``candidates/``); numbers are never reused."""
+    directory = Path(directory)
+    versions = installed_versions(directory) + installed_versions(directory / "candidates")
+    return max(versions, default=0) + 1
+
+
 def save_model(model: Model, *, directory: Path = ARTIFACT_DIR) -> Path:
     path = artifact_path(model.version, directory=directory)
     if path.exists():

@@ -393,6 +393,17 @@ def test_artifacts_on_the_first_features_decide_as_before_with_the_new_features(
     assert load_model().version == 4 and 5 not in classifier.installed_versions()
 
 
+def test_a_new_model_never_reuses_a_version_number_not_even_a_candidates(tmp_path):
+    assert classifier.next_version(tmp_path) == 1
+    (tmp_path / "candidates").mkdir()
+    for version, directory in ((1, tmp_path), (3, tmp_path), (7, tmp_path / "candidates")):
+        classifier.artifact_path(version, directory=directory).write_text("{}")
+    assert classifier.next_version(tmp_path) == 8
+    # The pipeline's own directory: v5 is only a candidate, and still taken.
+    assert 5 in classifier.installed_versions(classifier.CANDIDATE_DIR)
+    assert classifier.next_version() == 6
+
+
 def test_directivity_fit_sets_aside_sensors_whose_sight_line_is_blocked():
     """Diffraction round a building only ever lowers a sensor's level: a fifth of the
     sensors 6-12 dB low must not flatten (or fake) the radiation pattern."""

@@ -269,11 +269,7 @@ class Command(BaseCommand):
         if not test_examples:
             raise CommandError("no held-out incidents to evaluate on")
         directory = options["artifact_dir"]
-        versions = classifier.installed_versions(directory) if directory.is_dir() else []
-        if directory == classifier.ARTIFACT_DIR:
-            # A version number is never reused, not even one kept as a candidate.
-            versions = sorted(versions + classifier.installed_versions(classifier.CANDIDATE_DIR))
-        version = options["artifact_version"] or (versions[-1] + 1 if versions else 1)
+        version = options["artifact_version"] or classifier.next_version(directory)
         try:
             l2, threshold = options["l2"], options["gunfire_threshold"]
             boosted = options["model"] == "boosted"

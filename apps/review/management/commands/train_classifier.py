@@ -107,7 +107,7 @@ class Command(BaseCommand):
                 current = classifier.load_model(directory=directory)
             except classifier.ClassifierError as error:
                 raise CommandError(f"the current model cannot be loaded: {error}") from None
-        version = (versions[-1] + 1) if versions else 1
+        version = classifier.next_version(directory)
         pairs = [(e.features, e.label) for e in train]
         test_pairs = [(e.features, e.label) for e in held]
         try:
