@@ -47,6 +47,13 @@ time; clusters of such times from many sensors are further rounds fired from the
 seed candidates that pass the same tests.
 Pulses that were not tried as seeds because a refused candidate fitted them get a second
 seeding pass.
+Second look (peeling): amid dense pulses (> 14/s per sensor) the strongest pulses left
+free by the accepted shots seed a grid search around their sensor (emission time fixed by
+the seed), whose candidates are judged against the shots already accepted; this finds a
+second gun whose pulses sampled seeding never combines. A shot fired from an established
+burst place (>= 4 accepted rounds, most of them no reflection of a shot elsewhere) is
+another round, never an echo ghost: two guns' rounds follow each other weaker or at an
+echo's timing by chance.
 Burst completion by template (`burst_completion`): a further round from a located shot's
 place repeats that shot's arrival pattern at one offset on every sensor, so only its
 emission time is unknown; four sensors agreeing within 2 ms can then be significant where
@@ -127,6 +134,18 @@ class AssociationConfig:
     echo_snr_drop_db: float = 8.0
     # A candidate is a ghost if this share of its pulses are echoes of an accepted shot.
     ghost_share: float = 0.6
+    # A place from which this many accepted shots were fired is a gun's (a reflector's ghost
+    # would have been refused as such): a further shot from there that happens to fit an
+    # echo's timing or level is another round, not a ghost.
+    burst_place_rounds: int = 4
+    # Peeling: once the clear shots (and their bursts) are accepted and their pulses
+    # consumed, the peel_seeds strongest free pulses seed a grid search (peel_step_m, within
+    # peel_radius_m of the seed's sensor), so a second gun drowned among the first one's
+    # rounds and echoes is found; its candidates are judged against the accepted shots.
+    peel_seeds: int = 40
+    peel_radius_m: float = 300.0
+    peel_step_m: float = 8.0
+    peel_rate_window_s: float = 1.0
     # Timing ghosts: a reflection is a secondary source excited by the shot's wavefront.
     # A facade (mirror image) fires at the shot's emission time from the mirrored point; a
     # compact reflector fires when the wavefront reaches it (t_shot + distance / c). A
@@ -685,7 +704,26 @@ class _Associator:
             return True
         return shock_timing and common - later >= cfg.shock_share * common
 
+    def _from_burst_place(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
+        """Was the candidate fired from where at least burst_place_rounds accepted shots were,
+        none of which is explained as a reflection of an accepted shot elsewhere?"""
+        cfg = self.config
+        same, elsewhere = [], []
+        for shot in accepted:
+            far = math.hypot(candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y)
+            (same if far <= cfg.same_place_m else elsewhere).append(shot)
+        if len(same) < cfg.burst_place_rounds:
+            return False
+        independent = sum(
+            not any(self._timing_ghost_of(shot, other) for other in elsewhere) for shot in same
+        )
+        # A reflector's ghosts are mostly explained as such; a gun's rounds only now and
+        # then coincide with the timing of another gun's echo.
+        return independent >= max(cfg.burst_place_rounds, 0.6 * len(same))
+
     def _is_ghost(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
+        if self._from_burst_place(candidate, accepted):
+            return False
         if self._ghost_share(candidate, accepted) >= self.config.ghost_share:
             return True
         return any(self._timing_ghost_of(candidate, shot) for shot in accepted)
@@ -802,7 +840,96 @@ class _Associator:
             if not more:
                 break
             accepted = self._accept(more, accepted)
+        if self.config.peel_seeds and accepted:
+            accepted = self._peel(order, accepted, scanned)
         return self._complete_from_templates(accepted)
+
+    def _peel(
+        self, order: np.ndarray, accepted: list[_Candidate], scanned: list[tuple[float, float]]
+    ) -> list[_Candidate]:
+        """Second look at what the accepted shots left: the strongest free pulses seed a grid
+        search (successive cancellation: the found shots' pulses are gone, and what a grid
+        candidate fits is judged against them), then bursts from any new place."""
+        cfg, data = self.config, self.data
+        explained = data.used.copy()
+        candidates = []
+        tried = 0
+        for seed in order:
+            if tried >= cfg.peel_seeds:
+                break
+            if explained[seed]:
+                continue
+            tried += 1
+            # Only amid dense pulses (two guns, bursts with echoes), where sampled seeding
+            # misses shots; elsewhere a grid finds little but echo ghosts (and costs time).
+            if self._sensor_rate(int(seed)) < cfg.trim_min_rate_hz:
+                continue
+            candidate = self._grid_hypothesis(int(seed))
+            if candidate is None:
+                continue
+            rate = self._local_rates(candidate.fix, candidate.members)
+            if float(np.median(rate)) < cfg.trim_min_rate_hz:
+                continue
+            candidates.append(candidate)
+            well_fit = candidate.members[
+                np.abs(candidate.fix.residuals_s) <= cfg.explained_fraction * cfg.tolerance_s
+            ]
+            explained[well_fit] = True
+        accepted = self._accept(candidates, accepted)
+        for _ in range(cfg.burst_passes):
+            more = self._burst_candidates(accepted, scanned)
+            if not more:
+                break
+            accepted = self._accept(more, accepted)
+        return accepted
+
+    def _sensor_rate(self, pulse: int) -> float:
+        """Pulses per second on the pulse's sensor within +-peel_rate_window_s of it: over
+        seconds, not just one shot's echoes and reverberation."""
+        data, window = self.data, self.config.peel_rate_window_s
+        key = data.sensor[pulse] * data.all_stride + data.t[pulse]
+        lo = np.searchsorted(data.all_keys, key - window, "left")
+        hi = np.searchsorted(data.all_keys, key + window, "right")
+        return float(hi - lo - 1) / (2.0 * window)
+
+    def _grid_scores(self, x, y, t_emit, tolerance: float) -> np.ndarray:
+        """MSAC score (as for the sampled hypotheses) of each source (x, y, t_emit)."""
+        predicted = self._predict(x, y, t_emit)
+        sensors = np.arange(len(self.data.sensor_ids))
+        _, dt = self.data.nearest(sensors[None, :], predicted)
+        return np.sum(np.where(dt <= tolerance, 1.0 - (dt / tolerance) ** 2, 0.0), axis=1)
+
+    def _grid_hypothesis(self, seed: int) -> _Candidate | None:
+        """Best source within peel_radius_m of the seed's sensor, its emission time fixed by
+        the seed pulse. A grid, not sampling: amid two guns' rounds and echoes a neighbour
+        hears 20-50 pulses in the window and the right one is often among the weakest."""
+        cfg, data = self.config, self.data
+        a = data.sensor[seed]
+
+        def best_of(dx: np.ndarray, dy: np.ndarray, tolerance: float):
+            x, y = self.rel_xy[a, 0] + dx, self.rel_xy[a, 1] + dy
+            t_emit = data.t[seed] - self._predict(x, y, 0.0)[:, a]
+            score = self._grid_scores(x, y, t_emit, tolerance)
+            return np.argsort(-score), x, y, t_emit
+
+        # Coarse grid with a loose tolerance (a grid point is up to step/sqrt(2) off), then
+        # 2 m around the three best.
+        step, radius = cfg.peel_step_m, cfg.peel_radius_m
+        axis = np.arange(-radius, radius + step / 2, step)
+        dx, dy = (v.ravel() for v in np.meshgrid(axis, axis))
+        inside = dx**2 + dy**2 <= radius**2
+        dx, dy = dx[inside], dy[inside]
+        order, _, _, _ = best_of(dx, dy, 0.040)
+        fine = np.arange(-step, step + 0.5, 2.0)
+        fx, fy = (v.ravel() for v in np.meshgrid(fine, fine))
+        top = order[:3]
+        dx = (dx[top][:, None] + fx[None, :]).ravel()
+        dy = (dy[top][:, None] + fy[None, :]).ravel()
+        order, x, y, t_emit = best_of(dx, dy, cfg.search_tolerance_s)
+        best = order[0]
+        if not np.isfinite(t_emit[best]):
+            return None
+        return self._polish((x[best], y[best], t_emit[best]))
 
     def _burst_candidates(
         self, accepted: list[_Candidate], scanned: list[tuple[float, float]]
@@ -899,7 +1026,12 @@ class _Associator:
                 continue
             # An echo (a reflector excited by this shot) can be accepted before the shot
             # itself when it fits as well; it then stands aside for the shot.
-            echoes = [shot for shot in accepted if self._timing_ghost_of(shot, candidate)]
+            echoes = [
+                shot
+                for shot in accepted
+                if self._timing_ghost_of(shot, candidate)
+                and not self._from_burst_place(shot, accepted)
+            ]
             others = [shot for shot in accepted if not any(shot is e for e in echoes)]
             if self._repeats(candidate, others):
                 continue
