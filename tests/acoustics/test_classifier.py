@@ -502,3 +502,9 @@ def test_held_out_benchmark_takes_fresh_seeds_past_those_already_looked_at():
     for bad in ("fireworks=190:90", "rocket=3", "fireworks=ten", "", "backfire=0"):
         with pytest.raises(ValueError):
             parse_held_out(bad)
+    # Training specs name seeds outright: START:STOP only, no base, no COUNT.
+    from apps.acoustics.generator.associated import parse_scenarios
+
+    assert parse_scenarios("fireworks=2000:2066") == {"fireworks": range(2000, 2066)}
+    with pytest.raises(ValueError, match="kind=START:STOP"):
+        parse_scenarios("fireworks=66")

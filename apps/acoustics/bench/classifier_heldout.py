@@ -15,7 +15,11 @@ import time
 from collections import Counter
 
 from apps.acoustics import classifier
-from apps.acoustics.generator.associated import AssociatedIncident, associated_feature_set
+from apps.acoustics.generator.associated import (
+    AssociatedIncident,
+    associated_feature_set,
+    parse_scenarios,
+)
 
 HELD_OUT_SEED_BASE = 600_000
 # Scenarios per kind for >= 300 incidents of each target class after association (the
@@ -167,21 +171,9 @@ def parse_held_out(text: str) -> dict[str, range]:
     """{kind: seeds} from "kind=COUNT,..." (the first COUNT held-out seeds of each kind) or
     "kind=FROM:TO,..." (held-out seeds FROM to TO-1 counted from HELD_OUT_SEED_BASE: fresh
     seeds past those an earlier evaluation looked at); the two forms mix."""
-    scenarios = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            kind, count = part.split("=")
-            low, high = (int(x) for x in count.split(":")) if ":" in count else (0, int(count))
-        except ValueError:
-            raise ValueError(f"{part!r} must look like kind=COUNT or kind=FROM:TO") from None
-        if kind not in HELD_OUT_SCENARIOS:
-            raise ValueError(f"unknown scenario kind {kind!r}")
-        if not 0 <= low < high:
-            raise ValueError(f"{part!r}: need 0 <= FROM < TO (or COUNT > 0)")
-        scenarios[kind] = range(HELD_OUT_SEED_BASE + low, HELD_OUT_SEED_BASE + high)
-    if not scenarios:
-        raise ValueError("no scenarios given")
-    return scenarios
+    return parse_scenarios(
+        text, kinds=HELD_OUT_SCENARIOS, base=HELD_OUT_SEED_BASE, allow_count=True
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,20 +127,29 @@ def scenario_feature_sets(
     return truth_grouped, live
 
 
-def parse_scenarios(text: str) -> dict[str, range]:
-    """{kind: seeds} from "kind=START:STOP,kind=START:STOP,..."."""
+def parse_scenarios(
+    text: str, *, kinds=KIND_LABEL, base: int = 0, allow_count: bool = False
+) -> dict[str, range]:
+    """{kind: seeds} from "kind=START:STOP,..." (seeds base + START to base + STOP - 1);
+    with ``allow_count`` also "kind=COUNT" (the first COUNT seeds from ``base``)."""
+    form = "kind=COUNT or kind=START:STOP" if allow_count else "kind=START:STOP"
     scenarios = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         try:
             kind, seeds = part.split("=")
-            low, high = (int(x) for x in seeds.split(":"))
+            if allow_count and ":" not in seeds:
+                low, high = 0, int(seeds)
+            else:
+                low, high = (int(x) for x in seeds.split(":"))
         except ValueError:
-            raise ValueError(f"{part!r} must look like kind=START:STOP") from None
-        if kind not in KIND_LABEL:
+            raise ValueError(f"{part!r} must look like {form}") from None
+        if kind not in kinds:
             raise ValueError(f"unknown scenario kind {kind!r}")
         if not 0 <= low < high:
-            raise ValueError(f"{part!r}: need 0 <= START < STOP")
-        scenarios[kind] = range(low, high)
+            raise ValueError(
+                f"{part!r}: need 0 <= START < STOP" + (" (or COUNT > 0)" if allow_count else "")
+            )
+        scenarios[kind] = range(base + low, base + high)
     if not scenarios:
         raise ValueError("no scenarios given")
     return scenarios
