@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import itertools
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -257,22 +256,23 @@ class _Pulses:
 
     def nearest(self, sensors: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest unused pulse on each given sensor to each given time: (index, |dt|)."""
-        shape = np.broadcast(sensors, times).shape
         if len(self._keys) == 0:
+            shape = np.broadcast(sensors, times).shape
             return np.full(shape, -1), np.full(shape, np.inf)
-        sensors, times = np.broadcast_arrays(sensors, times)
-        query = sensors * self._stride + times
-        pos = np.searchsorted(self._keys, query)
-        best_idx = np.full(shape, -1)
-        best_dt = np.full(shape, np.inf)
-        for candidate in (pos - 1, pos):
-            inside = (candidate >= 0) & (candidate < len(self._keys))
-            clipped = np.clip(candidate, 0, len(self._keys) - 1)
-            idx = self._index[clipped]
-            dt = np.abs(self.t[idx] - times)
-            ok = inside & (self.sensor[idx] == sensors) & (dt < best_dt)
-            best_idx = np.where(ok, idx, best_idx)
-            best_dt = np.where(ok, dt, best_dt)
+        # The nearest key is just below or at the insertion point; each counts only on the
+        # same sensor (keys are sensor-major). Written with few numpy calls: it runs for
+        # every hypothesis batch.
+        n = len(self._keys)
+        pos = np.searchsorted(self._keys, sensors * self._stride + times)
+        below = self._index[np.maximum(pos - 1, 0)]
+        above = self._index[np.minimum(pos, n - 1)]
+        dt_below = np.abs(self.t[below] - times)
+        ok_below = (pos > 0) & (self.sensor[below] == sensors) & (dt_below < np.inf)
+        dt_below = np.where(ok_below, dt_below, np.inf)
+        dt_above = np.abs(self.t[above] - times)
+        ok_above = (pos < n) & (self.sensor[above] == sensors) & (dt_above < dt_below)
+        best_idx = np.where(ok_above, above, np.where(ok_below, below, -1))
+        best_dt = np.where(ok_above, dt_above, dt_below)
         return best_idx, best_dt
 
     def earliest_within(self, sensors: np.ndarray, times: np.ndarray, tolerance: float):
@@ -299,6 +299,12 @@ class _Pulses:
         lo = np.searchsorted(self._keys, sensor * self._stride + start, side="left")
         hi = np.searchsorted(self._keys, sensor * self._stride + end, side="right")
         return self._index[lo:hi]
+
+    def on_sensors_between(self, sensors: np.ndarray, starts, ends) -> list[np.ndarray]:
+        """`on_sensor_between` for several sensors (and windows) with one lookup each way."""
+        los = np.searchsorted(self._keys, sensors * self._stride + starts, side="left")
+        his = np.searchsorted(self._keys, sensors * self._stride + ends, side="right")
+        return [self._index[lo:hi] for lo, hi in zip(los.tolist(), his.tolist(), strict=True)]
 
 
 def _validate(pulses: list[Pulse]) -> None:
@@ -409,17 +415,21 @@ class _Associator:
         gaps = np.hypot(*(self.rel_xy[:, None, :] - self.rel_xy[None, :, :]).transpose(2, 0, 1))
         self.sensor_gap_s = np.sqrt(gaps**2 + (self.dz[:, None] - self.dz[None, :]) ** 2) / c
         self.neighbours = np.argsort(gaps, axis=1)[:, 1 : 1 + config.neighbour_sensors]
+        # Contiguous columns and flags for `_predict`, which runs thousands of times.
+        self.rel_x, self.rel_y = self.rel_xy[:, 0].copy(), self.rel_xy[:, 1].copy()
+        self.dz2 = self.dz**2
+        self.has_wind = bool(np.any(self.wind))
 
     # -- prediction and matching -------------------------------------------------------
     def _predict(self, x, y, t_emit) -> np.ndarray:
         """Predicted arrival times (relative) at every sensor for sources (..,); NaN for
         sensors out of range, which then match nothing."""
-        dx = self.rel_xy[:, 0] - np.asarray(x)[..., None]
-        dy = self.rel_xy[:, 1] - np.asarray(y)[..., None]
-        dist = np.sqrt(dx**2 + dy**2 + self.dz**2)
+        dx = self.rel_x - np.asarray(x)[..., None]
+        dy = self.rel_y - np.asarray(y)[..., None]
+        dist = np.sqrt(dx * dx + dy * dy + self.dz2)
         dist = np.where(dist <= self.config.max_range_m, dist, np.nan)
         # First-order wind effect: the wavefront drifts with the air (TN 098 shift).
-        if np.any(self.wind):
+        if self.has_wind:
             along = (dx * self.wind[0] + dy * self.wind[1]) / np.maximum(dist, 1e-9)
             dist = dist / (1.0 + along / self.c)
         return np.asarray(t_emit)[..., None] + dist / self.c
@@ -551,14 +561,42 @@ class _Associator:
         return (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
 
     # -- hypotheses from one seed --------------------------------------------------------
+    def _feasible_triples(self, pools: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        """One pulse from each of three different pools (neighbour sensor, its pulses) whose
+        pairwise time differences are at most the sensors' separation / c plus the search
+        tolerance (pulses of one wavefront), as (m, 3) pulse indices.
+
+        Order: pool triples as itertools.combinations gives them, then each triple's pulses
+        in grid order, which the sampling of hypotheses depends on. Built at once over all
+        pools' pulses (at most 5 x 6, so a 30^3 cube) instead of a loop over the triples.
+        """
+        data = self.data
+        pulse = np.concatenate([near for _, near in pools])
+        pool_of = np.repeat(np.arange(len(pools)), [len(near) for _, near in pools])
+        sensor = np.array([b for b, _ in pools])[pool_of]
+        t = data.t[pulse]
+        gap = self.sensor_gap_s[sensor[:, None], sensor[None, :]]
+        # fits[i, j]: pulse i's pool precedes pulse j's and their times are compatible.
+        fits = (np.abs(t[:, None] - t[None, :]) <= gap + self.config.search_tolerance_s) & (
+            pool_of[:, None] < pool_of[None, :]
+        )
+        i, j, k = np.nonzero(fits[:, :, None] & fits[:, None, :] & fits[None, :, :])
+        n_pools = len(pools)
+        triple = (pool_of[i] * n_pools + pool_of[j]) * n_pools + pool_of[k]
+        order = np.argsort(triple, kind="stable")
+        return np.column_stack([pulse[i[order]], pulse[j[order]], pulse[k[order]]])
+
     def _hypotheses(self, seed: int, explained: np.ndarray) -> _Candidate | None:
         cfg, data = self.config, self.data
         a = data.sensor[seed]
         t_seed = data.t[seed]
+        # Pulses on each neighbour that could be the seed's wavefront (one vectorised
+        # lookup for all neighbours: this runs for every seed).
+        neighbours = self.neighbours[a]
+        reach = self.sensor_gap_s[a, neighbours] + cfg.search_tolerance_s
         pools = []
-        for b in self.neighbours[a]:
-            reach = self.sensor_gap_s[a, b] + cfg.search_tolerance_s
-            near = data.on_sensor_between(b, t_seed - reach, t_seed + reach)
+        windows = data.on_sensors_between(neighbours, t_seed - reach, t_seed + reach)
+        for b, near in zip(neighbours.tolist(), windows, strict=True):
             if len(near) > cfg.pulses_per_neighbour:
                 # Keep the strongest: direct arrivals are usually louder than their echoes.
                 strongest = np.argsort(-self.strength[near], kind="stable")
@@ -567,23 +605,7 @@ class _Associator:
                 pools.append((b, near))
         if len(pools) < cfg.min_sensors - 1:
             return None
-        batches = []
-        for (b, pb), (c, pc), (d, pd) in itertools.combinations(pools, 3):
-            grid = np.empty((len(pb), len(pc), len(pd), 3), dtype=np.intp)
-            grid[..., 0] = pb[:, None, None]
-            grid[..., 1] = pc[None, :, None]
-            grid[..., 2] = pd[None, None, :]
-            grid = grid.reshape(-1, 3)
-            tb, tc, td = data.t[grid].T
-            # Pulses of one wavefront differ by at most the sensors' separation / c.
-            slack = cfg.search_tolerance_s
-            feasible = (
-                (np.abs(tb - tc) <= self.sensor_gap_s[b, c] + slack)
-                & (np.abs(tb - td) <= self.sensor_gap_s[b, d] + slack)
-                & (np.abs(tc - td) <= self.sensor_gap_s[c, d] + slack)
-            )
-            batches.append(grid[feasible])
-        sets = np.concatenate(batches)
+        sets = self._feasible_triples(pools)
         if len(sets) == 0:
             return None
         if len(sets) > cfg.max_hypotheses:

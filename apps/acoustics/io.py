@@ -74,6 +74,9 @@ def format_utc(t: float) -> str:
 
 
 def _finite_number(value, *, what: str, where: str, optional: bool = False) -> float | None:
+    # Fast path for the usual finite JSON float (tens of thousands per input set).
+    if type(value) is float and math.isfinite(value):
+        return value
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):

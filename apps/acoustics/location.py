@@ -270,18 +270,46 @@ def mlg(
     )
 
 
-def _model(params, sensors_xy, dz, rel_times, c, wind_xy):
-    """Residuals (m) and Jacobian for params (x, y, b = c * tau)."""
-    delays = rel_times - params[2] / c  # t_i - tau
-    q = sensors_xy - delays[:, None] * wind_xy[None, :] - params[None, :2]
-    dist = np.sqrt(np.sum(q**2, axis=1) + dz**2)
+def _model_rows(x, y, b, sx, sy, dz2, rel_times, c, wx, wy):
+    """Residuals (m) and the (3, n) Jacobian (transposed) for the source (x, y, b = c * tau).
+
+    Works on 1-D columns (sensor x, y, squared height offset): refinement calls it
+    thousands of times on a dozen sensors, where each numpy call's overhead outweighs its
+    work, so it makes as few calls as it can."""
+    delays = rel_times - b / c  # t_i - tau
+    qx = sx - delays * wx - x
+    qy = sy - delays * wy - y
+    dist = np.sqrt(qx * qx + qy * qy + dz2)
     residual = c * delays - dist  # observed range minus geometric range
     safe = np.maximum(dist, 1e-9)
-    unit = q / safe[:, None]
-    jac = np.empty((len(dist), 3))
-    jac[:, :2] = unit  # d(residual)/dp = +q/|q|
-    jac[:, 2] = -1.0 - (unit @ wind_xy) / c
-    return residual, jac
+    jac_t = np.empty((3, len(dist)))
+    np.divide(qx, safe, out=jac_t[0])  # d(residual)/dp = +q/|q|
+    np.divide(qy, safe, out=jac_t[1])
+    jac_t[2] = -1.0 - (jac_t[0] * wx + jac_t[1] * wy) / c
+    return residual, jac_t
+
+
+def _solve_symmetric_3x3(m, v) -> tuple[float, float, float]:
+    """Solve m x = v for a symmetric 3x3 m (nested lists) by Cramer's rule in Python
+    floats: np.linalg.solve costs ~15 us of overhead per call on a system this small.
+    Raises LocationError when m is singular."""
+    (a, b, c), (_, d, e), (_, _, f) = m
+    # Cofactors of the symmetric matrix [[a b c] [b d e] [c e f]].
+    c00 = d * f - e * e
+    c01 = c * e - b * f
+    c02 = b * e - c * d
+    det = a * c00 + b * c01 + c * c02
+    if det == 0.0 or not math.isfinite(det):
+        raise LocationError("degenerate sensor geometry (singular normal matrix)")
+    c11 = a * f - c * c
+    c12 = b * c - a * e
+    c22 = a * d - b * b
+    v0, v1, v2 = v
+    return (
+        (c00 * v0 + c01 * v1 + c02 * v2) / det,
+        (c01 * v0 + c11 * v1 + c12 * v2) / det,
+        (c02 * v0 + c12 * v1 + c22 * v2) / det,
+    )
 
 
 def refine(
@@ -310,38 +338,41 @@ def refine(
     rel = times - t_ref
     dz = _vertical_offsets(sensors, source_z)
     wind = np.asarray(wind_xy, dtype=float)[:2]
-    params = np.array([start[0], start[1], c * (start[2] - t_ref)], dtype=float)
+    x, y, b = float(start[0]), float(start[1]), float(c * (start[2] - t_ref))
+    sx, sy, dz2 = sensors[:, 0].copy(), sensors[:, 1].copy(), dz**2
+    wx, wy = float(wind[0]), float(wind[1])
     huber_m = None if huber_s is None else huber_s * c
     weights = np.ones(n)
     converged = False
     damping = 0.0
-    residual, jac = _model(params, sensors[:, :2], dz, rel, c, wind)
+    residual, jac_t = _model_rows(x, y, b, sx, sy, dz2, rel, c, wx, wy)
     for _ in range(max_iter):
         if huber_m is not None:
             weights = np.minimum(1.0, huber_m / np.maximum(np.abs(residual), 1e-12))
         sw = np.sqrt(weights)
-        jw, rw = jac * sw[:, None], residual * sw
-        normal = jw.T @ jw
-        gradient = jw.T @ rw
-        cost = rw @ rw
+        jw_t, rw = jac_t * sw, residual * sw
+        normal = (jw_t @ jw_t.T).tolist()
+        gradient = (jw_t @ rw).tolist()
+        cost = float(rw @ rw)
         while True:
-            try:
-                damped = normal.copy()
-                damped.flat[::4] *= 1.0 + damping
-                step = -np.linalg.solve(damped, gradient)
-            except np.linalg.LinAlgError:
-                raise LocationError("degenerate sensor geometry (singular normal matrix)") from None
-            trial = params + step
-            new_residual, new_jac = _model(trial, sensors[:, :2], dz, rel, c, wind)
-            new_cost = np.sum(weights * new_residual**2)
+            # Levenberg damping scales the diagonal only.
+            damped = [row[:] for row in normal]
+            for k in range(3):
+                damped[k][k] *= 1.0 + damping
+            step = tuple(-v for v in _solve_symmetric_3x3(damped, gradient))
+            trial = (x + step[0], y + step[1], b + step[2])
+            new_residual, new_jac_t = _model_rows(*trial, sx, sy, dz2, rel, c, wx, wy)
+            new_cost = float(weights @ (new_residual * new_residual))
             if new_cost <= cost * (1 + 1e-12) or damping > 1e6:
                 break
             damping = max(damping * 10.0, 1e-3)
-        params, residual, jac = trial, new_residual, new_jac
+        (x, y, b), residual, jac_t = trial, new_residual, new_jac_t
         damping *= 0.1
         if abs(step[0]) + abs(step[1]) + abs(step[2]) < 1e-3:  # metres
             converged = True
             break
+    params = np.array([x, y, b])
+    jac = jac_t.T
     if not np.all(np.isfinite(params)):
         raise LocationError("location diverged")
     if huber_m is not None:
