@@ -1,9 +1,12 @@
 """Reads of the review center: the queue, claims, history, filtered incidents, surge, metrics.
 
-Queue order (``queue_sort_key``): multiple gunshots first (more than one round), then the
-oldest detection first. In a coverage area in surge mode, incidents are ranked within their
-group by the machine's gunfire probability instead (highest first), after the incidents of
-areas not in surge, so a fireworks night in one area cannot starve the others.
+Queue order (``queue_sort_key``), issue 5's "multiple gunshots first, then age" read as the
+machine's call, not the bare round count: first incidents the classifier calls gunfire with
+more than one round, then those it calls gunfire with one round, then everything else
+(fireworks, backfires, ...); the oldest detection first within each tier. In a coverage area
+in surge mode, incidents are ranked within their tier by the machine's gunfire probability
+instead (highest first), after the incidents of areas not in surge, so a fireworks night in
+one area cannot starve the others.
 """
 
 from __future__ import annotations
@@ -41,6 +44,33 @@ def is_multiple(incident: Incident) -> bool:
     return (incident.rounds or 0) > 1
 
 
+def is_likely_gunfire(incident: Incident) -> bool:
+    """The classifier calls it gunfire: P(gunfire) at or above the model's decision threshold
+    (``classifier.decide``), the same call the queue's Machine column shows."""
+    return incident.machine_class == "gunfire"
+
+
+# Queue tiers, most urgent first. Why this order: a reviewer's first duty is to get likely
+# gunfire to the police within the 60 s target, and several likely gunshots (an exchange of
+# fire, an automatic weapon) are the most urgent of those. A long fireworks burst has many
+# "rounds" too, so the round count alone would put it ahead of a real shooting; the rest
+# still follows, oldest first, since a reviewer may overrule the machine on any of them.
+TIER_MULTIPLE_GUNFIRE = 0
+TIER_SINGLE_GUNFIRE = 1
+TIER_OTHER = 2
+TIER_LABELS = {
+    TIER_MULTIPLE_GUNFIRE: "multiple likely gunshots",
+    TIER_SINGLE_GUNFIRE: "likely gunshot",
+    TIER_OTHER: "other",
+}
+
+
+def queue_tier(incident: Incident) -> int:
+    if not is_likely_gunfire(incident):
+        return TIER_OTHER
+    return TIER_MULTIPLE_GUNFIRE if is_multiple(incident) else TIER_SINGLE_GUNFIRE
+
+
 def multiple_gunshot_probability(incident: Incident) -> float:
     """Machine probability that this is multiple gunshots: P(gunfire) when rounds > 1."""
     return gunfire_probability(incident) if is_multiple(incident) else 0.0
@@ -54,7 +84,7 @@ def surge_areas() -> dict[int, SurgeMode]:
 def queue_sort_key(incident: Incident, *, surging: set[int]) -> tuple:
     in_surge = incident.coverage_area_id in surging
     return (
-        0 if is_multiple(incident) else 1,
+        queue_tier(incident),
         1 if in_surge else 0,
         -gunfire_probability(incident) if in_surge else 0.0,
         incident.detected_at,
@@ -84,6 +114,7 @@ class QueueItem:
     seconds_since_detection: float
     overdue: bool
     in_surge: bool
+    tier: int = TIER_OTHER  # ``queue_tier``: 0 multiple likely gunshots, 1 likely gunshot
     claimed_by: object | None = None  # the reviewer (User) or None
     claimed_at: dt.datetime | None = None
     extra: dict = field(default_factory=dict)
@@ -92,6 +123,14 @@ class QueueItem:
     def claimed(self) -> bool:
         return self.claimed_by is not None
 
+    @property
+    def likely_gunfire(self) -> bool:
+        return self.tier in (TIER_MULTIPLE_GUNFIRE, TIER_SINGLE_GUNFIRE)
+
+    @property
+    def tier_label(self) -> str:
+        return TIER_LABELS[self.tier]
+
     def as_dict(self) -> dict:
         return {
             **queue_payload(self.incident),
@@ -99,6 +138,7 @@ class QueueItem:
             "seconds_since_detection": round(self.seconds_since_detection, 1),
             "overdue": self.overdue,
             "in_surge": self.in_surge,
+            "tier": self.tier,
         }
 
 
@@ -122,6 +162,7 @@ def review_queue(*, now: dt.datetime | None = None) -> list[QueueItem]:
                 seconds_since_detection=seconds,
                 overdue=seconds > target,
                 in_surge=incident.coverage_area_id in surging,
+                tier=queue_tier(incident),
                 claimed_by=claim.reviewer if claim else None,
                 claimed_at=claim.claimed_at if claim else None,
             )
@@ -165,6 +206,7 @@ def queue_payload(incident: Incident) -> dict:
         "machine_class": incident.machine_class,
         "class_probabilities": incident.class_probabilities,
         "multiple_gunshot_probability": round(multiple_gunshot_probability(incident), 6),
+        "likely_gunfire": is_likely_gunfire(incident),
         "nearest_address": incident.nearest_address,
         "latitude": incident.latitude,
         "longitude": incident.longitude,
