@@ -17,6 +17,7 @@ from xml.etree import ElementTree as ET
 
 from django.conf import settings
 
+from apps.alerts.accuracy import within_text
 from apps.alerts.models import IncidentType, MessageKind
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -124,6 +125,14 @@ def build_cap(
     )
 
 
+def _within(facts: dict) -> str:
+    """The 95% radius as officers read it; facts made before ``within_m`` existed fall back
+    to the rounded semi-major axis."""
+    ellipse = facts["ellipse_95"]
+    shown = ellipse.get("within_m")
+    return within_text(shown if shown is not None else ellipse["semi_major_m"])
+
+
 def _description(facts: dict, *, cancelled: bool) -> str:
     lines = []
     if cancelled:
@@ -132,7 +141,7 @@ def _description(facts: dict, *, cancelled: bool) -> str:
         f"{facts['headline']} at {facts['where']}.",
         f"First shot {facts['local_time']} ({facts['time_zone']}).",
         f"Position {facts['latitude']:.6f}, {facts['longitude']:.6f} "
-        f"(95% within {facts['ellipse_95']['semi_major_m']:.0f} m).",
+        f"(95% within {_within(facts)}).",
         f"Incident {facts['reference']}.",
     ]
     return " ".join(lines)

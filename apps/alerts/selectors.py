@@ -12,6 +12,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 
 from apps.accounts.models import AGENCY_ROLES, Agency, Application, User
+from apps.alerts.accuracy import within_m
 from apps.alerts.models import (
     AlertMessage,
     AlertSubscription,
@@ -139,6 +140,9 @@ def incident_facts(incident: Incident) -> dict:
             "semi_major_m": round(incident.ellipse_major_m, 1),
             "semi_minor_m": round(incident.ellipse_minor_m, 1),
             "azimuth_deg": round(incident.ellipse_azimuth_deg, 1),
+            # The "95% within" radius officers read, from the unrounded axis and rounded
+            # up (``apps.alerts.accuracy``): 0.24 m must not become "0 m".
+            "within_m": within_m(incident.ellipse_major_m),
         },
         "map_url": map_link(lat=incident.latitude, lon=incident.longitude),
         "nearest_address": incident.nearest_address,
