@@ -73,6 +73,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# Seconds a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 20
+
+
+def sqlite_options(*, timeout_s: float) -> dict:
+    """Connection options that let the embedded SQLite take `make run`'s concurrent writers.
+
+    SQLite has one write lock per file. Without these, a writer that finds it taken fails
+    at once ("database is locked"), and a transaction that starts as a reader and then
+    writes (Django's default DEFERRED mode) cannot wait for it at all, since waiting could
+    deadlock. So: WAL lets readers go on while one writer writes; every transaction
+    takes the write lock at BEGIN (IMMEDIATE), where waiting is safe; a busy timeout makes
+    it wait for the lock instead of failing. synchronous=NORMAL is WAL's usual pairing
+    (durable across a process crash; a power cut may lose the last commits).
+    """
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": timeout_s,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
+
+
 def parse_database_url(url: str) -> dict:
     """postgres://user:password@host:port/name or sqlite:///path/to.db."""
     parts = urlsplit(url)
@@ -100,7 +122,11 @@ def parse_database_url(url: str) -> dict:
             raise ImproperlyConfigured(
                 "DATABASE_URL for SQLite needs a path, e.g. sqlite:///db.sqlite3"
             )
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            "OPTIONS": sqlite_options(timeout_s=SQLITE_BUSY_TIMEOUT_S),
+        }
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported (use postgres:// or sqlite:///)"
     )

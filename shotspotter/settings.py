@@ -107,6 +107,8 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# The embedded SQLite gets WAL, IMMEDIATE transactions and a busy timeout
+# (shotspotter.env.sqlite_options): `make run` writes from several threads at once.
 DATABASES = {"default": parse_database_url(DATABASE_URL)}
 # Seconds a connection is reused (0 = a new one for every request or task). Under ASGI
 # only long-lived threads keep one (the sensor API's pool, websocket consumers); a

@@ -1,11 +1,14 @@
 """Writes for alerts: preferences, the alert messages of an incident and their delivery.
 
-Flow: a review signal queues ``alerts.record_message`` with a fresh event id. That task
-(``alert_message_record``) makes, in one transaction, the ``AlertMessage`` (facts + CAP
-document) and a ``WebhookDelivery`` per subscribed endpoint; after commit it queues the
-webhook POSTs first (dispatch is the most urgent), then ``alerts.create_emails``, which
-makes a ``Notification`` per e-mail recipient (once per message) and queues them in
-batches that share one SMTP connection. The event id makes a re-delivered task a no-op.
+Flow: a review signal, sent inside the transaction that publishes, updates or cancels
+(``apps.alerts.receivers``), calls ``alert_message_record`` with a fresh event id. It
+makes, in that same transaction, the ``AlertMessage`` (facts + CAP document), a
+``WebhookDelivery`` per subscribed endpoint and a ``Notification`` per e-mail recipient,
+so a committed publish always has its alert and deliveries. After the commit it queues the
+webhook POSTs first (dispatch is the most urgent), then the e-mails in batches that share
+one SMTP connection; a failure to queue leaves them pending for ``requeue_stalled``.
+The ``alerts.record_message`` task does the same with the e-mails made afterwards by
+``alerts.create_emails``; the event id makes a re-delivered task a no-op.
 
 Failures: an SMTP 4xx reply or a connection error is transient: the attempt is recorded
 and attempt n+1 is queued after ``backoff_seconds(n)``; a 5xx refusal of the recipient
@@ -182,10 +185,31 @@ def destination_reset(*, destination: EmailDestination, actor: User, request=Non
 # --- Alert messages and their fan-out ------------------------------------------------------
 
 
+def _queue_after_commit(queue) -> None:
+    """Queue delivery tasks once the rows they name are committed.
+
+    Robust: a failure to queue (broker down; in embedded mode the task itself runs here
+    and may fail) is logged and leaves the committed rows pending for
+    ``requeue_stalled``; it never turns the request or task that committed them into an
+    error after the fact.
+    """
+    transaction.on_commit(queue, robust=True)
+
+
 def alert_message_record(
-    *, event_uuid: str, incident_id: int, kind: str, change: str = ""
+    *,
+    event_uuid: str,
+    incident_id: int,
+    kind: str,
+    change: str = "",
+    with_emails: bool = False,
 ) -> AlertMessage:
-    """Make the alert message of a review event and everything it must be delivered to."""
+    """Make the alert message of a review event and everything it must be delivered to.
+
+    ``with_emails`` also makes its e-mail notifications in this transaction (the review
+    signals' receivers do, inside the publishing transaction); without it,
+    ``alerts.create_emails`` makes them after the commit.
+    """
     if kind not in MessageKind.values:
         raise ValueError(f"unknown alert message kind {kind!r}")
     if kind == MessageKind.UPDATE and change not in UPDATE_CHANGES:
@@ -229,17 +253,33 @@ def alert_message_record(
         )
         delivery_ids = _webhook_deliveries_create(message=message)
         message_id = message.pk
+        notification_ids: list[int] | None = None
+        if with_emails:
+            notification_ids = _notifications_create(message=message, incident=incident)
+            message.emails_created_at = timezone.now()
+            message.save(update_fields=["emails_created_at"])
 
         def queue() -> None:
             from apps.alerts import tasks
 
-            # Dispatch first: the webhooks do not wait for the e-mail fan-out.
+            # Dispatch first: the webhook POSTs are queued before any e-mail is sent.
             for delivery_id in delivery_ids:
                 tasks.deliver_webhook.delay(delivery_id)
-            tasks.create_emails.delay(message_id)
+            if notification_ids is None:
+                tasks.create_emails.delay(message_id)
+            else:
+                _queue_emails(notification_ids)
 
-        transaction.on_commit(queue)
+        _queue_after_commit(queue)
     return message
+
+
+def _queue_emails(notification_ids: list[int]) -> None:
+    from apps.alerts import tasks
+
+    size = settings.ALERTS_EMAIL_BATCH_SIZE
+    for start in range(0, len(notification_ids), size):
+        tasks.send_emails.delay(notification_ids[start : start + size])
 
 
 def alert_emails_create(*, message_id: int) -> list[int]:
@@ -255,14 +295,7 @@ def alert_emails_create(*, message_id: int) -> list[int]:
         message.emails_created_at = timezone.now()
         message.save(update_fields=["emails_created_at"])
 
-        def queue() -> None:
-            from apps.alerts import tasks
-
-            size = settings.ALERTS_EMAIL_BATCH_SIZE
-            for start in range(0, len(notification_ids), size):
-                tasks.send_emails.delay(notification_ids[start : start + size])
-
-        transaction.on_commit(queue)
+        _queue_after_commit(lambda: _queue_emails(notification_ids))
     return notification_ids
 
 
@@ -594,7 +627,7 @@ def _retry_email(notification: Notification) -> None:
 
         tasks.send_emails.apply_async(args=[[retry.pk]], countdown=delay)
 
-    transaction.on_commit(queue)
+    _queue_after_commit(queue)
 
 
 # --- Webhooks -------------------------------------------------------------------------------
@@ -782,7 +815,7 @@ def _retry_webhook(delivery: WebhookDelivery) -> None:
 
         tasks.deliver_webhook.apply_async(args=[retry.pk], countdown=delay)
 
-    transaction.on_commit(queue)
+    _queue_after_commit(queue)
 
 
 def requeue_stalled(*, older_than_s: int = 120) -> int:

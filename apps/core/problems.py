@@ -11,7 +11,7 @@ from rest_framework.views import exception_handler, set_rollback
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Seconds a client is asked to wait before resending while the database is unreachable
-# (a restart or fail-over takes seconds).
+# or busy (a PostgreSQL restart or fail-over, a SQLite write lock held past its timeout).
 DATABASE_UNAVAILABLE_RETRY_AFTER_S = 5
 
 logger = logging.getLogger("apps.core")

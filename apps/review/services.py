@@ -20,7 +20,9 @@ Events. Review staff get ``review.queued``, ``review.claimed``, ``review.release
 ``review.decided``, ``review.refined`` and ``review.surge`` on the review stream. The
 agency gets ``incident.published`` (only from ``publish_incident``), ``incident.comment``,
 ``incident.reclassified``, ``incident.cancelled`` and ``incident.location_moved``; the
-matching ``apps.review.signals`` are sent after the transaction commits.
+matching ``apps.review.signals`` are sent inside the transaction that makes the change,
+so what their receivers record (the alert message and its deliveries) commits with it or
+not at all: a publish that commits always has its alert, whatever fails after the commit.
 """
 
 from __future__ import annotations
@@ -395,22 +397,29 @@ def _emit_agency(kind: str, incident: Incident, **extra: Any) -> None:
 
 
 def publish_incident(*, incident: Incident, now: dt.datetime | None = None) -> None:
-    """Publish a decided gunfire incident: status, one agency event, one signal after commit.
+    """Publish a decided gunfire incident: status, one agency event, one signal.
 
-    Call inside the deciding transaction with the incident locked.
+    Call inside the deciding transaction with the incident locked, after the decision
+    (type, rounds, flags, moved location) is saved: the alert is made from it here.
     """
     incident.status = IncidentStatus.PUBLISHED
     incident.published_at = now or timezone.now()
     incident.save(update_fields=["status", "published_at", "updated_at"])
     _emit_agency("incident.published", incident)
-    incident_id = incident.pk
-    transaction.on_commit(
-        lambda: signals.incident_published.send(sender=Incident, incident_id=incident_id)
-    )
+    _send_in_transaction(signals.incident_published, incident_id=incident.pk)
 
 
-def _send_after_commit(signal, **kwargs) -> None:
-    transaction.on_commit(lambda: signal.send(sender=Incident, **kwargs))
+def _send_in_transaction(signal, **kwargs) -> None:
+    """Send a domain signal inside the change's transaction (see ``apps.review.signals``).
+
+    It used to be sent after the commit, and the alert was then made in a transaction of
+    its own: when that one failed (SQLite "database is locked", a broker down), the
+    incident stayed published with no alert while the reviewer got a 503 page saying
+    the decision "may not have been saved".
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"send {signal!r} inside the transaction that makes the change")
+    signal.send(sender=Incident, **kwargs)
 
 
 # --- Decision ------------------------------------------------------------------------------
@@ -581,7 +590,7 @@ def add_comment(*, author, incident_id: int, text: str, request=None) -> Inciden
                 "created_at": entry.created_at.isoformat(),
             },
         )
-        _send_after_commit(signals.incident_updated, incident_id=incident.pk, change="comment")
+        _send_in_transaction(signals.incident_updated, incident_id=incident.pk, change="comment")
     return entry
 
 
@@ -661,12 +670,12 @@ def reclassify(
         )
         if was_gunfire and now_gunfire:
             _emit_agency("incident.reclassified", incident, reason=data["reason"])
-            _send_after_commit(
+            _send_in_transaction(
                 signals.incident_updated, incident_id=incident.pk, change="reclassified"
             )
         elif was_gunfire:
             _emit_agency("incident.cancelled", incident, reason=data["reason"])
-            _send_after_commit(signals.incident_cancelled, incident_id=incident.pk)
+            _send_in_transaction(signals.incident_cancelled, incident_id=incident.pk)
     return current
 
 
@@ -711,7 +720,7 @@ def move_location(
             },
         )
         _emit_agency("incident.location_moved", incident)
-        _send_after_commit(
+        _send_in_transaction(
             signals.incident_updated, incident_id=incident.pk, change="location_moved"
         )
     return entry

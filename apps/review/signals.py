@@ -1,8 +1,11 @@
 """Domain events of a reviewed incident, for everything downstream of the review.
 
-The review services send these after their transaction commits (never inside it), so
-a receiver always sees the committed incident. Receivers (alerts by e-mail, dispatch
-webhooks, the CAP feed) should only queue Celery tasks with the ids they are given.
+The review services send these inside the transaction that makes the change, with the
+incident locked and the decision saved, so what a receiver records commits with the
+change or not at all (the alert message and its deliveries: a published incident can
+never be left without its alert). A receiver writes rows in that transaction and queues
+slow work (SMTP, HTTP) with ``transaction.on_commit(..., robust=True)``, which runs only
+after the commit and whose failure must never undo or fail the change.
 
 - ``incident_published(incident_id)``: the review center published an alert.
 - ``incident_updated(incident_id, change)``: new information on a published incident;

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.unavailable import note_saved
 from apps.geo.models import CoverageArea
 from apps.incidents.models import Incident, IncidentStatus
 from apps.realtime.models import Audience
@@ -260,6 +261,8 @@ def decide(request: HttpRequest, incident_id: int) -> HttpResponse:
         return _screen(request, _incident(incident_id), status=409)
     label = Decision(data["decision"]).label
     verb = "dismissed" if data["decision"] == Decision.NOT_GUNFIRE else "published"
+    # Committed (with its alert): a failure from here on must not read "may not be saved".
+    note_saved(request, what=f"Incident {found.reference}: {label}, {verb}")
     messages.success(request, f"Incident {found.reference}: {label}, {verb}.")
     return redirect("review:queue")
 
@@ -286,6 +289,7 @@ def reclassify(request: HttpRequest, incident_id: int) -> HttpResponse:
     except REVIEW_ERRORS as error:
         messages.error(request, _error_text(error))
     else:
+        note_saved(request, what=f"Incident {found.reference} reclassified")
         messages.success(request, "Reclassified; the agency sees the change and the reason.")
     return redirect("review:incident", incident_id=found.pk)
 
