@@ -3,8 +3,9 @@ import sys
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.http import require_GET, require_safe
 
 from apps.accounts.access import APPLICATION_SUMMARIES, granted_applications
 from apps.accounts.models import Application
@@ -45,6 +46,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and crawlers ask for /favicon.ico whatever a page links: the SVG icon."""
+    return redirect(static("favicon.svg"))
 
 
 def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:

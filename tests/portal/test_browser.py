@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
@@ -18,7 +19,7 @@ from apps.audit.models import AuditEvent
 from apps.evidence.models import PlaybackGrant
 from apps.portal.services import mark_opened
 from tests.browser import DaphneServer, chromium, current_database_url, page_wait
-from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, AgencyFactory, UserFactory, login_as
 from tests.portal.support import (
     add_clip,
     comment,
@@ -71,7 +72,7 @@ def browsers():
 
 def log_in(driver, server, user) -> None:
     client = Client()
-    client.force_login(user)
+    login_as(client, user)  # verified by two-factor when the user's role needs it
     driver.get(server.url + "/healthz")
     session = client.cookies["sessionid"].value
     driver.add_cookie({"name": "sessionid", "value": session, "path": "/"})
@@ -128,6 +129,69 @@ def fully_visible(driver, element) -> bool:
         " && r.right <= window.innerWidth && r.bottom <= window.innerHeight;",
         element,
     )
+
+
+# Every item of the top bar that is drawn: its label, box and whether something hides part
+# of it (the window's edge, a clipping or scrolling ancestor, or its own ellipsis).
+TOPBAR_ITEMS = """
+var bar = document.querySelector('.topbar');
+return Array.from(bar.querySelectorAll('.brand, a, button, .who'))
+  .filter(function (e) {
+    var r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden';
+  })
+  .map(function (e, index) {
+    var r = e.getBoundingClientRect();
+    var cut = r.left < 0 || r.top < 0 || r.right > window.innerWidth + 0.5
+      || e.scrollWidth > e.clientWidth + 1;
+    for (var a = e.parentElement; a && a !== bar.parentElement; a = a.parentElement) {
+      var s = getComputedStyle(a);
+      if (s.overflowX !== 'visible' || s.overflowY !== 'visible') {
+        var c = a.getBoundingClientRect();
+        if (r.left < c.left - 0.5 || r.right > c.right + 0.5
+            || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5) { cut = true; }
+      }
+    }
+    return {index: index, label: e.textContent.replace(/\\s+/g, ' ').trim(), cut: cut,
+            left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+            nested: e.closest('.brand') !== null && !e.classList.contains('brand')};
+  });
+"""
+
+
+def topbar_items(driver) -> list[dict]:
+    return [item for item in driver.execute_script(TOPBAR_ITEMS) if not item["nested"]]
+
+
+def overlapping_topbar_items(driver) -> list[str]:
+    """Pairs of top-bar items drawn over each other (a pixel of anti-aliasing allowed)."""
+    items = topbar_items(driver)
+    found = []
+    for k, first in enumerate(items):
+        for second in items[k + 1 :]:
+            across = min(first["right"], second["right"]) - max(first["left"], second["left"])
+            down = min(first["bottom"], second["bottom"]) - max(first["top"], second["top"])
+            if across > 1 and down > 1:
+                found.append(f"{first['label']!r} overlaps {second['label']!r}")
+    return found
+
+
+def cut_off_topbar_items(driver) -> list[str]:
+    """Top-bar items that cannot be read in full: clipped, scrolled away or ellipsized."""
+    return [item["label"] for item in topbar_items(driver) if item["cut"]]
+
+
+def duplicate_topbar_labels(driver) -> list[str]:
+    labels = [item["label"] for item in topbar_items(driver)]
+    return sorted({label for label in labels if labels.count(label) > 1})
+
+
+def assert_topbar_readable(driver, name: str) -> None:
+    """Every top-bar item is on the screen in full, apart from the others, and once."""
+    assert overlapping_topbar_items(driver) == [], name
+    assert cut_off_topbar_items(driver) == [], name
+    assert duplicate_topbar_labels(driver) == [], name
+    assert wrapped_topbar_items(driver) == [], name
 
 
 def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, browsers):
@@ -202,6 +266,45 @@ def test_toaster_for_both_users_stops_blinking_when_the_other_opens(server, brow
     # Dismiss closes it.
     toaster(second).find_element(By.CSS_SELECTOR, ".dismiss").click()
     assert toaster(second) is None
+
+
+def test_toaster_closes_once_the_user_opens_the_incident_from_the_list(server, browsers):
+    """Opening the incident any other way than View Incident (here: its row in the list)
+    closes the toaster too, instead of leaving it over the map and the nearby incidents;
+    a colleague's toaster stays, naming who opened it."""
+    agency = AgencyFactory()
+    _, district, beat = geography(agency)
+    officer = UserFactory(agency=agency, full_name="Pat Officer", applications=CONSOLE)
+    colleague = UserFactory(agency=agency, applications=CONSOLE)
+    mine, theirs = browsers(), browsers()
+    log_in(mine, server, officer)
+    log_in(theirs, server, colleague)
+    open_live(mine, server, "/console/")
+    open_live(theirs, server, "/console/")
+    incident = published_incident(agency, beat=beat, district=district, rounds=8)
+    for driver in (mine, theirs):
+        page_wait(driver, 3, poll_frequency=0.05).until(lambda d: toaster(d) is not None)
+
+    row_link = f"#incident-rows tr[data-incident-id='{incident.pk}'] td.ref a"
+    page_wait(mine, 3).until(lambda d: d.find_elements(By.CSS_SELECTOR, row_link))
+    mine.find_element(By.CSS_SELECTOR, row_link).click()
+    details = f"/console/incident/{agency.system_id}/{incident.number}"
+    page_wait(mine, 5).until(lambda d: details in d.current_url)
+    page_wait(mine, 5, poll_frequency=0.05).until(lambda d: toaster(d) is None)
+    mine.save_screenshot(str(SCREENSHOTS / "portal-details-after-opening.png"))
+    # The colleague still sees it, no longer blinking, with who opened it.
+    page_wait(theirs, 3, poll_frequency=0.05).until(
+        lambda d: "Opened by Pat Officer" in text_of(d, "#toasters .toaster")
+    )
+    assert "blinking" not in toaster(theirs).get_attribute("class")
+    # Closed for good: going back to the list does not bring it back.
+    open_live(mine, server, "/console/")
+    time.sleep(1.0)
+    assert toaster(mine) is None
+
+    # The colleague opens it after the officer: their toaster closes as well.
+    open_live(theirs, server, details)
+    page_wait(theirs, 5, poll_frequency=0.05).until(lambda d: toaster(d) is None)
 
 
 # Scroll and client sizes of the toaster stack and of every toaster shown in it.
@@ -467,7 +570,9 @@ def test_layout_holds_at_1024x768(server, browsers):
         driver.get(server.url + path)
         page_wait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-pane"))
         assert no_horizontal_scroll(driver), name
-        assert wrapped_topbar_items(driver) == [], name
+        assert_topbar_readable(driver, name)
+        # One row: nothing wrapped, the panes keep their height.
+        assert driver.find_element(By.CSS_SELECTOR, ".topbar").rect["height"] <= 48, name
         assert fully_visible(driver, driver.find_element(By.CSS_SELECTOR, "footer.version")), name
         assert driver.find_element(By.CSS_SELECTOR, "footer.version").text
         assert fully_visible(driver, driver.find_element(By.ID, "map-toggle-coverage")), name
@@ -506,3 +611,65 @@ def test_layout_holds_at_1024x768(server, browsers):
     page_wait(driver, 2).until(lambda d: "Distance:" in result.text)
     assert result.text.split("Distance: ")[1].endswith(("m", "km"))
     driver.save_screenshot(str(SCREENSHOTS / "portal-map.png"))
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 768), (1280, 900), (390, 844)])
+def test_topbar_items_never_overlap_hide_or_repeat(server, width, height):
+    """On a desktop, a laptop and a phone every top-bar item of every page is readable in
+    full, clear of the others, and listed once (a phone may wrap the bar, not clip it)."""
+    agency = AgencyFactory(name="Riverside Police Department")
+    _, district, beat = geography(agency)
+    # The longest bar: every application, the agency administration, a long e-mail.
+    boss = UserFactory(
+        agency=agency,
+        super_user=True,
+        email="officer@riverside-pd.example",
+        applications=[*CONSOLE, Application.BRIEFING_ROOM],
+    )
+    incident = published_incident(agency, beat=beat, district=district)
+    details = f"{agency.system_id}/{incident.number}"
+    pages = {
+        "home": "/",
+        "my_account": reverse("accounts:my_account"),
+        "console": "/console/",
+        "call_taker": "/console/?profile=call_taker",
+        "mobile": "/console/?profile=mobile",
+        "console_details": f"/console/incident/{details}",
+        "investigator": "/investigator/",
+        "siren": f"/incident/{details}",
+        "investigations": reverse("investigations:list"),
+        "briefing": reverse("briefing:index"),
+        "agency_users": reverse("agency_admin:users"),
+        "alert_deliveries": reverse("alerts:deliveries"),
+    }
+    driver = chromium(width=width, height=height, exact_viewport=True)
+    try:
+        log_in(driver, server, boss)
+        driver.get_log("browser")  # forget what the log-in page logged
+        for name, path in pages.items():
+            driver.get(server.url + path)
+            page_wait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".topbar"))
+            label = f"{name} at {width}x{height}"
+            assert driver.find_elements(By.CSS_SELECTOR, ".topbar .account a"), label
+            assert driver.find_elements(By.CSS_SELECTOR, ".topbar .topnav a"), label
+            assert_topbar_readable(driver, label)
+            # The portal's panes fit the width too (on a phone they stack).
+            for pane in driver.find_elements(
+                By.CSS_SELECTOR, ".list-pane, .detail-pane, .nearby-pane, #map"
+            ):
+                box = pane.rect
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, label
+                if width <= 640:  # stacked: each pane as wide as the screen
+                    assert box["width"] >= width - 20, label
+            if name in ("console", "console_details", "home"):
+                driver.save_screenshot(str(SCREENSHOTS / f"topbar-{name}-{width}x{height}.png"))
+        # The icon loads, and /favicon.ico (asked for by some browsers regardless) leads to it.
+        not_found = [e["message"] for e in driver.get_log("browser") if "404" in e["message"]]
+        assert not_found == []
+        icon = driver.execute_async_script(
+            "var done = arguments[0]; fetch('/favicon.ico').then(function (r) {"
+            " done([r.status, r.headers.get('Content-Type')]); });"
+        )
+        assert icon[0] == 200 and icon[1].startswith("image/svg+xml")
+    finally:
+        driver.quit()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 
@@ -302,3 +304,18 @@ def test_console_raises_toasters_for_recent_alerts_nobody_opened(client, agency)
     # Siren and the Investigator Portal have no toasters.
     client.force_login(UserFactory(agency=agency, applications=[Application.SIREN]))
     assert 'id="pending-alerts"' not in client.get("/siren/").content.decode()
+
+
+def test_favicon_is_linked_from_every_page_and_served_at_favicon_ico(client, agency):
+    """Browsers stop logging a 404 for /favicon.ico: pages link the SVG icon, and the
+    old address redirects there for browsers and tools that ask for it anyway."""
+    icon_url = static("favicon.svg")
+    assert finders.find("favicon.svg")
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == icon_url
+    assert client.head("/favicon.ico").status_code == 302
+    officer = UserFactory(agency=agency, applications=ALL)
+    client.force_login(officer)
+    for path in ("/", reverse("accounts:my_account"), reverse("portal:console")):
+        page = client.get(path).content.decode()
+        assert f'<link rel="icon" href="{icon_url}" type="image/svg+xml">' in page, path

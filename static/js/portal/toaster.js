@@ -1,7 +1,10 @@
 /* Alert Console toasters: a published incident pops up from the lower right. The red
  * border blinks until the toaster is closed or another user of the agency opens the
- * incident; a reminder tone repeats until the incident is opened. State survives page
- * changes within the tab (sessionStorage). */
+ * incident (the toaster then stays, naming who opened it); a reminder tone repeats until
+ * the incident is opened. Opening the incident yourself, by any route (View Incident, the
+ * list, a link, another of your consoles), closes the toaster: you have seen the alert,
+ * and it would only cover the map and the nearby incidents. State survives page changes
+ * within the tab (sessionStorage). */
 (function () {
   "use strict";
   var STORE = "portal.toasts";
@@ -53,9 +56,15 @@
     var p = msg.payload || {};
     var id = String(msg.incident_id || p.incident_id);
     var t = this.state[id];
-    if (!t || t.opened) { return; }
-    t.opened = true;
-    t.openedBy = p.user_id === this.me ? "you" : (p.user || "another user");
+    var mine = p.user_id === this.me;
+    // Every user's first opening is announced: yours closes the toaster even when a
+    // colleague opened the incident before you.
+    if (!t || (t.opened && !mine)) { return; }
+    if (!t.opened) {
+      t.opened = true;
+      t.openedBy = mine ? "you" : (p.user || "another user");
+    }
+    if (mine) { t.status = "dismissed"; }
     this.save();
     this.render(id);
   };
