@@ -200,6 +200,8 @@ def _screen(request, incident: Incident, *, form: DecisionForm | None = None, st
         "last_event_id": latest_event_id(audience=Audience.REVIEW, agency_id=None),
         "MAP_TILE_URL": settings.MAP_TILE_URL,
         "age_s": (timezone.now() - incident.detected_at).total_seconds(),
+        # The screen shows times in the agency's zone, as the portal does (not the server's UTC).
+        "agency_time_zone": incident.agency.time_zone,
         **review_screen(incident),
     }
     return render(request, "review/incident.html", context, status=status)

@@ -158,3 +158,11 @@ def test_access_to_the_report(client, scene):
     incident.save()
     assert client.get(url).status_code == 404
     assert AuditEvent.objects.filter(action="report.generated").count() == 1  # the reviewer's
+
+
+def test_the_printable_page_links_back_to_the_applications(client, scene):
+    """The report opens on its own: it must offer a way back (the portal home)."""
+    agency, incident, sensors, hashes, investigator = scene
+    client.force_login(investigator)
+    page = client.get(f"/alerts/report/417/{incident.number}/").content.decode()
+    assert 'href="/" id="report-back"' in page

@@ -403,3 +403,41 @@ def test_screenshots_of_the_queue_and_the_review_screen(
     driver.save_screenshot(str(out / "review-metrics.png"))
     for name in ("review-queue.png", "review-screen.png"):
         assert (out / name).stat().st_size > 10_000
+
+
+def test_review_screen_fits_audio_map_and_sensor_table_at_1280x900(
+    server, browsers, agency, area, reviewer
+):
+    """20 sensors with long serials: the table sits under audio and map, one line per row,
+    and starts on the first screen (it used to wrap serials over four lines in the map column)."""
+    import math
+
+    from selenium.webdriver.common.by import By
+
+    layout = [
+        ((300.0 + 45.0 * k) * math.cos(k * 0.9), (300.0 + 45.0 * k) * math.sin(k * 0.9))
+        for k in range(20)
+    ]
+    incident = make_incident(
+        agency=agency, area=area, layout=layout, clips=4, serial_prefix="SIM-CHI-SCP-00-BNG-40"
+    )
+    driver = browsers(width=1280, height=900, exact_viewport=True)
+    _session_browser(driver, server, reviewer)
+    driver.get(f"{server.url}/review/incident/{incident.pk}/")
+    _wait(driver, _css(".player"), message="no players")
+    cells = driver.find_elements(By.CSS_SELECTOR, "table.sensors td.serial")
+    assert len(cells) == 20
+    line = float(
+        driver.execute_script(
+            "return parseFloat(getComputedStyle(arguments[0]).fontSize) * 3", cells[0]
+        )
+    )
+    driver.save_screenshot(str(screenshot_dir() / "review_incident_1280x900.png"))
+    # One line plus the cell padding (a wrapped serial makes the row two lines or more).
+    assert max(c.size["height"] for c in cells) < line
+    viewport = 900
+    for selector in (".player", "#map", "table.sensors"):
+        top = driver.find_element(By.CSS_SELECTOR, selector).rect["y"]
+        assert top < viewport - 60, f"{selector} starts below the first screen ({top} px)"
+    # Only the nearest sensor with audio keeps a permanent label on the map.
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#map .map-label")) <= 1

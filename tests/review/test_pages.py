@@ -511,3 +511,57 @@ def test_metrics_page_shows_the_figures(reviewer_client, reviewer, incident):
         "gunfire",
     ):
         assert text in page
+
+
+def test_header_names_the_beat_once(reviewer_client, agency, incident):
+    """The beat's name already says "Beat 712": the header must not read "beat Beat 712"."""
+    from apps.geo.models import Beat
+
+    incident.beat = Beat.objects.get(agency=agency, name="Beat 712")
+    incident.save(update_fields=["beat"])
+    page = reviewer_client.get(reverse("review:incident", args=[incident.pk])).content.decode()
+    where = re.search(r'<span class="where">([^<]*)</span>', page).group(1)
+    assert where.endswith("· Beat 712")
+    assert "beat Beat" not in page
+
+
+def test_sensor_table_spans_the_audio_and_map_columns(reviewer_client, incident):
+    """In the narrow map column long serials wrapped over four lines: the table has its own
+    grid area under audio and map, and a serial never breaks."""
+    page = reviewer_client.get(reverse("review:incident", args=[incident.pk])).content.decode()
+    context_column = page[page.index('class="col-context"') : page.index('class="col-detail"')]
+    assert 'class="sensors"' not in context_column
+    detail_column = page[page.index('class="col-detail"') : page.index('class="col-decide"')]
+    assert 'class="sensors"' in detail_column and 'td class="serial"' in detail_column
+
+
+def test_screen_times_are_in_the_agencys_zone_with_its_abbreviation(
+    reviewer_client, reviewer, agency, area, incident
+):
+    """Clip start, nearby incidents, decision and history: agency time (Chicago), like the
+    portal, never bare UTC or a time without a zone."""
+    import zoneinfo
+
+    assert agency.time_zone == "America/Chicago"
+    zone = zoneinfo.ZoneInfo(agency.time_zone)
+    near = make_incident(
+        agency=agency,
+        area=area,
+        rounds=1,
+        clips=0,
+        detected_ago_s=600,
+        status=IncidentStatus.DISMISSED,
+    )
+    IncidentHistory.objects.create(
+        incident=incident, kind="comment", actor=reviewer, actor_name=reviewer.email
+    )
+    page = reviewer_client.get(reverse("review:incident", args=[incident.pk])).content.decode()
+    clip = AudioClip.objects.filter(incident=incident).order_by("distance_m").first()
+    local = clip.start_time.astimezone(zone)
+    abbreviation = local.strftime("%Z")  # CST or CDT
+    assert f"from {local:%H:%M:%S} {abbreviation}" in page
+    assert " UTC" not in page
+    nearby = page[page.index("Recent nearby incidents") :]
+    assert f"{near.first_shot_at.astimezone(zone):%H:%M} {abbreviation}" in nearby
+    history = page[page.index('<ul class="history">') :]
+    assert re.search(rf"\d\d:\d\d:\d\d {abbreviation}</span>", history)

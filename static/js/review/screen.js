@@ -60,13 +60,19 @@
       L.geoJSON(data.area, { style: { color: "#79aec8", weight: 1, fill: false, dashArray: "4 4" }, interactive: false }).addTo(map);
     }
     var source = [data.incident.lat, data.incident.lon];
+    // Only the nearest sensor with audio keeps its name on the map: several permanent labels
+    // around one source overlapped into an unreadable pile. The others show theirs on hover.
+    var labelled = null;
+    data.sensors.forEach(function (s) {
+      if (s.clip && (labelled === null || s.distance_m < labelled.distance_m)) { labelled = s; }
+    });
     data.sensors.forEach(function (s) {
       var at = [s.lat, s.lon];
       L.polyline([source, at], { color: "#417690", weight: 1, opacity: 0.5, dashArray: "3 4", interactive: false }).addTo(map);
       L.circleMarker(at, {
         radius: s.clip ? 7 : 5, color: s.clip ? "#0d3b66" : "#417690", weight: s.clip ? 3 : 1,
         fillColor: "#79aec8", fillOpacity: 0.9
-      }).addTo(map).bindTooltip(s.serial + " · " + s.distance_m + " m", { permanent: s.clip, direction: "right", className: "map-label", offset: [6, 0] });
+      }).addTo(map).bindTooltip(s.serial + " · " + s.distance_m + " m", { permanent: s === labelled, direction: "right", className: "map-label", offset: [6, 0] });
     });
     data.nearby.forEach(function (n) {
       L.circleMarker([n.lat, n.lon], { radius: 5, color: "#777", weight: 1, fillColor: "#bbb", fillOpacity: 0.8 })
