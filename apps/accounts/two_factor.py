@@ -13,6 +13,7 @@ Audit actions: ``auth.two_factor_verified``, ``auth.two_factor_failed``,
 from __future__ import annotations
 
 import base64
+import time
 from base64 import b32encode
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django_otp import login as otp_login
 from django_otp.models import Device
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -167,10 +169,24 @@ def normalize_code(code: str) -> str:
 class VerifyOutcome:
     device: Device | None = None
     throttled: bool = False
+    reused: bool = False  # the current code, but it was already used for a log-in
 
     @property
     def succeeded(self) -> bool:
         return self.device is not None
+
+
+def _was_already_used(*, device: TOTPDevice, token: str) -> bool:
+    """Whether a refused six-digit code is one ``device`` shows now but accepted before.
+
+    django-otp refuses every time step up to the last one used (no replays), so a second
+    log-in within the same 30 s step fails although the phone shows a valid code.
+    """
+    if device.last_t < 0:
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return bool(totp.verify(int(token), device.tolerance))
 
 
 def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
@@ -189,6 +205,7 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
         backup = backup_device(user=user)
         devices = [backup] if backup is not None else []
     throttled = False
+    reused = False
     matched: Device | None = None
     if token:
         with transaction.atomic():
@@ -201,6 +218,8 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
                 if locked.verify_token(token):
                     matched = locked
                     break
+                if isinstance(locked, TOTPDevice) and _was_already_used(device=locked, token=token):
+                    reused = True
     if matched is None:
         record_event(
             action="auth.two_factor_failed",
@@ -208,9 +227,9 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
             agency=user.agency,
             target=user,
             request=request,
-            details={"throttled": throttled},
+            details={"throttled": throttled, "reused": reused},
         )
-        return VerifyOutcome(throttled=throttled)
+        return VerifyOutcome(throttled=throttled, reused=reused)
     otp_login(request, matched)
     request.session.cycle_key()
     record_event(
@@ -228,6 +247,7 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
 class SecondStepOutcome:
     verified: bool = False
     throttled: bool = False
+    reused: bool = False
     locked_seconds: int = 0  # > 0: the account or IP is locked and the session was ended
 
 
@@ -249,7 +269,7 @@ def complete_login_second_step(*, request: HttpRequest, code: str) -> SecondStep
     if locked:
         auth_services.log_out(request=request)
         return SecondStepOutcome(locked_seconds=locked)
-    return SecondStepOutcome(throttled=outcome.throttled)
+    return SecondStepOutcome(throttled=outcome.throttled, reused=outcome.reused)
 
 
 # --- Managing devices ---------------------------------------------------------------------

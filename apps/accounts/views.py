@@ -131,6 +131,12 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
                 return redirect("accounts:login")
             if outcome.throttled:
                 form.add_error(None, "Too many wrong codes in a row. Wait a few seconds and retry.")
+            elif outcome.reused:
+                form.add_error(
+                    "code",
+                    "That code was already used. Wait for your app to show the next one "
+                    "(a new code every 30 seconds).",
+                )
             else:
                 form.add_error("code", "That code is not valid. Check the time on your phone.")
     return render(

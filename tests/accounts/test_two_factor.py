@@ -412,3 +412,35 @@ def test_enrolment_backs_off_after_a_wrong_code(client, settings):
     assert "Wait a few seconds" in text(response)
     device.refresh_from_db()
     assert not device.confirmed
+
+
+def test_a_code_used_in_the_same_step_says_so_instead_of_blaming_the_clock(client):
+    """Logging in twice within one 30 s step: the phone's code is right but already used."""
+    user = UserFactory(role=Role.IRC_REVIEWER)
+    device = add_totp_device(user)
+    code = totp_code(device)
+    password_login(client, user)
+    assert client.post(VERIFY, {"code": code}).status_code == 302
+    other = Client()
+    password_login(other, user)
+    replay = other.post(VERIFY, {"code": code})
+    assert replay.status_code == 400
+    assert "That code was already used. Wait for your app to show the next one" in text(replay)
+    assert "Check the time on your phone" not in text(replay)
+    wrong = other.post(VERIFY, {"code": "000000" if code != "000000" else "111111"})
+    assert "Check the time on your phone" in text(wrong)
+
+
+def test_before_the_second_factor_the_top_bar_offers_only_log_out(client):
+    user = UserFactory(role=Role.IRC_REVIEWER)
+    device = add_totp_device(user)
+    password_login(client, user)
+    page = text(client.get(VERIFY))
+    bar = page[page.index('<header class="topbar">') : page.index("</header>")]
+    assert "Log out" in bar
+    for link in ("Review Center", "My Account", "/review/", ACCOUNT):
+        assert link not in bar
+    # Once verified, the usual bar is back.
+    client.post(VERIFY, {"code": totp_code(device)})
+    home = text(client.get(ACCOUNT))
+    assert "My Account" in home[: home.index("</header>")]
