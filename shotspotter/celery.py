@@ -14,6 +14,18 @@ app.autodiscover_tasks()
 
 logger = logging.getLogger("shotspotter.celery")
 
+# Embedded mode (no REDIS_URL) sends tasks through kombu's in-memory transport. Celery
+# takes a producer connection even for a task it runs in-process, and for the bare URL
+# "memory://" kombu logged "No hostname was supplied. Reverting to default 'localhost'"
+# (a WARNING on every make run). The host means nothing to this transport: name it.
+IN_MEMORY_BROKER_URL = "memory://localhost/"
+
+
+@app.on_after_configure.connect
+def name_the_in_memory_broker_host(sender: Celery, **_kwargs) -> None:
+    if sender.conf.broker_url == "memory://":
+        sender.conf.broker_url = IN_MEMORY_BROKER_URL
+
 
 @worker_init.connect
 def warm_detection_pipeline(**_kwargs) -> None:

@@ -384,7 +384,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"quiet_sensor_traffic": {"()": "apps.core.log_filters.QuietSensorTraffic"}},
+    "filters": {
+        "quiet_sensor_traffic": {"()": "apps.core.log_filters.QuietSensorTraffic"},
+        "quiet_in_process_task_success": {"()": "apps.core.log_filters.QuietInProcessTaskSuccess"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
@@ -394,5 +397,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # The development server's access log (make run): see QuietSensorTraffic.
         "django.channels.server": {"filters": _DEV_SERVER_FILTERS},
+        # Embedded mode: no line per in-process task that succeeded (see the filter).
+        "celery.app.trace": {
+            "filters": ["quiet_in_process_task_success"] if CELERY_TASK_ALWAYS_EAGER else []
+        },
     },
 }

@@ -25,3 +25,23 @@ class QuietSensorTraffic(logging.Filter):
         if not path.startswith(SENSOR_API_PREFIX) or not isinstance(status, int):
             return True
         return status >= 400
+
+
+# Celery's format for a task that succeeded (celery.app.trace.LOG_SUCCESS); retries,
+# failures and rejections are logged with other formats (and failures at ERROR).
+CELERY_TASK_SUCCEEDED = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+
+
+class QuietInProcessTaskSuccess(logging.Filter):
+    """Drop Celery's line for a task that succeeded, when tasks run in-process (embedded).
+
+    Under ``make run`` every pulse batch a sensor delivers runs the pipeline in the request
+    and Celery printed its whole report dictionary: one long line per delivery, next to
+    the request that caused it (whose own access line QuietSensorTraffic leaves out). What
+    a run changes is logged by the pipeline itself (incident created, refined, closed).
+    Failed and retried tasks keep their lines. Set only with CELERY_TASK_ALWAYS_EAGER: a
+    worker's success lines (task ids, run times) stay as Celery prints them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != CELERY_TASK_SUCCEEDED

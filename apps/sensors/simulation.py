@@ -29,7 +29,7 @@ import numpy as np
 from apps.acoustics.geometry import LocalFrame
 from apps.acoustics.wavfiles import AudioFileError, read_sensor_audio
 from apps.geo.polygons import bounding_box, geometry_contains
-from apps.sensor_agent.agent import SensorAgent
+from apps.sensor_agent.agent import SendResult, SensorAgent
 from apps.sensor_agent.client import utc_iso
 from apps.sensor_agent.config import config_from_dict
 
@@ -444,6 +444,32 @@ class Totals:
     audio_other: int = 0
 
 
+@dataclass
+class DeliveryTally:
+    """Pulse deliveries since the last summary line (see ``Simulator.summary_every_s``)."""
+
+    batches: int = 0
+    sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    def add(self, result: SendResult) -> None:
+        self.batches += 1
+        self.sent += result.sent
+        self.accepted += result.accepted
+        self.duplicates += result.duplicates
+        self.rejected += result.rejected
+
+    def line(self, *, seconds: float) -> str:
+        refused = f", {self.rejected} refused" if self.rejected else ""
+        return (
+            f"delivered {self.sent} pulse(s) in {self.batches} batch(es) in the last "
+            f"{seconds:.0f} s: {self.accepted} accepted, {self.duplicates} already stored"
+            f"{refused}"
+        )
+
+
 class Simulator:
     """Plays events on virtual sensors and keeps their agents ticking."""
 
@@ -453,15 +479,23 @@ class Simulator:
         *,
         speed: float = 1.0,
         gap_s: float = QUIET_GAP_S,
-        out: Callable[[str], None] = print,
+        out: Callable[[str], None] = logger.info,
+        summary_every_s: float = 30.0,
         clock=time.time,
     ):
         self.sensors = sensors
         self.speed = speed
         self.gap_s = gap_s
+        # Through logging by default: timestamped, flushed at once, so the simulator's
+        # lines fall in time order among the server's on a shared console (make run).
         self.out = out
         self.clock = clock
         self.totals = Totals()
+        # One summary line for the deliveries of ``summary_every_s`` instead of a line per
+        # batch; failed deliveries are logged by the agent itself (warnings) at once.
+        self.summary_every_s = summary_every_s
+        self.tally = DeliveryTally()
+        self.tally_since = clock()
         self.quiet_until = 0.0
         self._pending: list[tuple[float, VirtualSensor, dict, float]] = []
         self._audio: list[tuple[float, VirtualSensor, np.ndarray, float]] = []
@@ -556,6 +590,16 @@ class Simulator:
         self._audio = keep
         for sensor in self.sensors:
             self._tick(sensor, now)
+        if now - self.tally_since >= self.summary_every_s:
+            self.report_deliveries(now=now)
+
+    def report_deliveries(self, *, now: float | None = None) -> None:
+        """Write the delivery summary line (if anything was sent) and start a new tally."""
+        now = self.clock() if now is None else now
+        if self.tally.batches:
+            self.out(self.tally.line(seconds=now - self.tally_since))
+        self.tally = DeliveryTally()
+        self.tally_since = now
 
     def _tick(self, sensor: VirtualSensor, now: float) -> None:
         agent = sensor.agent
@@ -569,6 +613,8 @@ class Simulator:
             self.totals.accepted += result.accepted
             self.totals.duplicates += result.duplicates
             self.totals.rejected += result.rejected
+            if result.sent:
+                self.tally.add(result)
         if now >= timers.next_heartbeat:
             agent.heartbeat()
             timers.next_heartbeat = now + agent.config.heartbeat_interval_s
@@ -578,14 +624,14 @@ class Simulator:
                 if answer.outcome == "sent":
                     self.totals.audio_sent += 1
                     self.out(
-                        f"  {agent.config.serial}: answered audio request {answer.request_id} "
+                        f"{agent.config.serial}: answered audio request {answer.request_id} "
                         f"({answer.clip_samples / SENSOR_RATE_HZ:.2f} s from "
                         f"{utc_iso(answer.clip_start)})"
                     )
                 elif answer.outcome != "waiting":
                     self.totals.audio_other += 1
                     self.out(
-                        f"  {agent.config.serial}: audio request {answer.request_id}: "
+                        f"{agent.config.serial}: audio request {answer.request_id}: "
                         f"{answer.outcome} {answer.detail}"
                     )
             timers.next_poll = now + agent.config.audio_poll_interval_s
@@ -601,5 +647,6 @@ class Simulator:
         return not self.busy()
 
     def close(self) -> None:
+        self.report_deliveries()
         for sensor in self.sensors:
             sensor.agent.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from apps.core.log_filters import QuietSensorTraffic
+from apps.core.log_filters import QuietInProcessTaskSuccess, QuietSensorTraffic
 from tests.browser import REPO_ROOT
 
 ENV_READ = re.compile(r"""\benv_[a-z_]+\(\s*["']([A-Z][A-Z0-9_]+)["']""")
@@ -45,3 +45,45 @@ def test_a_django_log_line_is_printed_once():
     assert logging.getLogger("django").handlers == []
     assert logging.getLogger("django").propagate
     assert logging.getLogger().handlers
+
+
+def _celery_trace_record(msg: str, level: int = logging.INFO) -> logging.LogRecord:
+    context = {"id": "b0fd", "name": "incidents.process_coverage_area", "runtime": 0.03}
+    context |= {"return_value": "{'pulses_processed': 1}", "description": "raised", "exc": "X"}
+    return logging.LogRecord("celery.app.trace", level, __file__, 1, msg, (context,), None)
+
+
+def test_in_process_tasks_that_succeed_print_no_line_failures_do():
+    from celery.app import trace
+
+    quiet = QuietInProcessTaskSuccess()
+    assert not quiet.filter(_celery_trace_record(trace.LOG_SUCCESS))
+    assert quiet.filter(_celery_trace_record(trace.LOG_FAILURE, logging.ERROR))
+    assert quiet.filter(_celery_trace_record(trace.LOG_RETRY))
+    # On in embedded mode (make run: tasks in-process); a worker's lines stay as they are.
+    from shotspotter import settings as base
+
+    on = base.LOGGING["loggers"]["celery.app.trace"]["filters"] == ["quiet_in_process_task_success"]
+    assert on == base.CELERY_TASK_ALWAYS_EAGER
+
+
+def test_the_in_memory_broker_names_its_host_so_kombu_does_not_warn(caplog):
+    """Embedded mode's broker "memory://" named no host: kombu warned "No hostname was
+    supplied" when the first task was sent, on every make run."""
+    from kombu import Connection
+
+    from shotspotter.celery import IN_MEMORY_BROKER_URL, app, name_the_in_memory_broker_host
+
+    class Configured:
+        conf = type("Conf", (), {"broker_url": "memory://"})()
+
+    configured = Configured()
+    name_the_in_memory_broker_host(configured)
+    assert configured.conf.broker_url == IN_MEMORY_BROKER_URL
+    with caplog.at_level(logging.WARNING, logger="kombu.connection"):
+        Connection(IN_MEMORY_BROKER_URL)._info()
+        assert caplog.records == []
+        Connection("memory://")._info()  # what it was
+        assert "No hostname was supplied" in caplog.text
+    if app.conf.broker_url.startswith("memory:"):
+        assert app.conf.broker_url == IN_MEMORY_BROKER_URL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -28,8 +29,24 @@ def demo_area():
 
 
 def simulate(*args, data_dir, **kwargs) -> str:
+    """The command's output: what it writes and what it logs as it runs (the simulator's
+    lines go through logging, the agents' only from warnings up)."""
     out = io.StringIO()
-    call_command("simulate", *args, "--data-dir", str(data_dir), stdout=out, stderr=out, **kwargs)
+    lines = logging.StreamHandler(out)
+    lines.setLevel(logging.INFO)
+    watched = [logging.getLogger("simulator"), logging.getLogger("sensor_agent")]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.addHandler(lines)
+        logger.setLevel(logging.INFO)
+    try:
+        call_command(
+            "simulate", *args, "--data-dir", str(data_dir), stdout=out, stderr=out, **kwargs
+        )
+    finally:
+        for logger, level in zip(watched, levels, strict=True):
+            logger.removeHandler(lines)
+            logger.setLevel(level)
     return out.getvalue()
 
 
@@ -79,6 +96,10 @@ def test_once_single_shot_posts_signed_pulses_the_server_accepts(demo_area, live
     assert "single_shot" in output and "1 event(s)" in output
     total = SensorPulse.objects.count()
     assert f"{total} accepted, 0 duplicates, 0 refused" in output
+    # The deliveries in one summary line (every 30 s, and at the end), not the agents' own
+    # line per batch.
+    assert f"delivered {total} pulse(s) in " in output, output
+    assert "pulse(s): " not in output, output
     # Every virtual sensor's outbox is empty: all delivered.
     for outbox in (tmp_path / "sensors").glob("*/outbox.sqlite3"):
         import sqlite3
@@ -198,8 +219,9 @@ def test_virtual_sensors_answer_audio_requests_from_the_rendered_audio(demo_area
         )
         for site in sites
     ]
+    lines: list[str] = []
     try:
-        simulator = Simulator(sensors, speed=100, out=lambda _: None)
+        simulator = Simulator(sensors, speed=100, out=lines.append)
         event = render_event(kind="single_shot", seed=4, sites=sites, t0=0.0)
         assert simulator.play(event)
         [shot] = event.shots
@@ -240,6 +262,18 @@ def test_virtual_sensors_answer_audio_requests_from_the_rendered_audio(demo_area
         peak = np.abs(wav.samples[at : at + 600]).max()
         noise = np.abs(wav.samples[: at - 600]).std()
         assert peak > 20 * noise
+        # One line for the answer; the deliveries are summed up in one line, not one per batch.
+        [answer] = [line for line in lines if "audio request" in line]
+        assert answer.startswith(f"{target.agent.config.serial}: answered audio request 5 ("), (
+            answer
+        )
+        assert not any(line.startswith("delivered") for line in lines), lines
+        simulator.report_deliveries()
+        [summary] = [line for line in lines if line.startswith("delivered")]
+        n_pulses = sum(len(r.pulses) for r in event.reports)
+        assert summary.startswith(f"delivered {n_pulses} pulse(s) in "), summary
+        simulator.report_deliveries()  # nothing new: no line
+        assert len([line for line in lines if line.startswith("delivered")]) == 1
     finally:
         for sensor in sensors:
             sensor.agent.close()

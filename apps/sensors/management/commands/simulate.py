@@ -14,6 +14,7 @@ requests) against ``--server``. The server must use the same database as this co
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -50,6 +51,10 @@ from apps.sensors.simulation import (
     render_event,
     replay_sites,
 )
+
+# The simulator's lines go through logging like the server's (timestamped, flushed at once),
+# so on make run's shared console they come out in time order.
+logger = logging.getLogger("simulator")
 
 DEFAULT_DATA_DIR = Path(settings.BASE_DIR) / ".simulator"
 DEFAULT_CHICAGO = (
@@ -134,6 +139,18 @@ class Command(BaseCommand):
     # --- set-up ---------------------------------------------------------------------------------
 
     def handle(self, *args, **options):
+        # The simulator reports its agents' deliveries (a summary line every 30 s) and audio
+        # answers itself; the agents' own INFO line per batch and per answer would repeat
+        # them. Their warnings and errors (deliveries that failed, refusals) still show.
+        agent_logger = logging.getLogger("sensor_agent")
+        agent_level = agent_logger.level
+        agent_logger.setLevel(max(agent_level, logging.WARNING))
+        try:
+            self._simulate(options)
+        finally:
+            agent_logger.setLevel(agent_level)
+
+    def _simulate(self, options) -> None:
         self.verbosity = options["verbosity"]
         server = options["server"].rstrip("/")
         if options["count"] is not None and options["count"] < 0:
@@ -172,14 +189,12 @@ class Command(BaseCommand):
         data_dir: Path = options["data_dir"]
         rng = random.Random(options["seed"])
         sensors = self._virtual_sensors(agency, sites, server=server, options=options)
-        self.stdout.write(
+        logger.info(
             f"Simulating {len(sensors)} sensors in {area.name} ({agency.name}) against {server}; "
             f"agent data in {data_dir}."
         )
         self._heartbeats(sensors, server)
-        simulator = Simulator(
-            sensors, speed=options["speed"], gap_s=options["gap"], out=self.stdout.write
-        )
+        simulator = Simulator(sensors, speed=options["speed"], gap_s=options["gap"])
         try:
             if options["replay_chicago"]:
                 self._replay_chicago(
@@ -187,7 +202,7 @@ class Command(BaseCommand):
                 )
             self._run(simulator, rng, frame, options)
         except KeyboardInterrupt:
-            self.stdout.write("Interrupted: sending what is queued, then stopping.")
+            logger.info("Interrupted: sending what is queued, then stopping.")
             simulator.cancel_future()  # events that have not happened yet are dropped
             simulator.drain(timeout_s=5)
         finally:
@@ -257,7 +272,7 @@ class Command(BaseCommand):
                     f"The key in {key_path} does not match sensor {site.serial}'s public key."
                 )
             if existing.status != SensorStatus.ACTIVE:
-                self.stderr.write(
+                logger.warning(
                     f"Sensor {site.serial} is {existing.status}: the server "
                     "will refuse its requests."
                 )
@@ -280,7 +295,7 @@ class Command(BaseCommand):
         with os.fdopen(fd, "wb") as handle:
             handle.write(private_key_pem(key))
         if self.verbosity >= 2:
-            self.stdout.write(f"Registered {site.serial} at {site.latitude}, {site.longitude}.")
+            logger.info(f"Registered {site.serial} at {site.latitude}, {site.longitude}.")
         return key_path
 
     def _heartbeats(self, sensors: list[VirtualSensor], server: str) -> None:
@@ -329,7 +344,7 @@ class Command(BaseCommand):
             simulator.step()
             time.sleep(0.05)
         if not simulator.drain(timeout_s=60):
-            self.stderr.write("Some pulses could not be delivered (kept in the agents' outboxes).")
+            logger.warning("Some pulses could not be delivered (kept in the agents' outboxes).")
         linger_until = time.time() + max(options["linger"], 0.0)
         while time.time() < linger_until:
             simulator.step()
@@ -342,15 +357,19 @@ class Command(BaseCommand):
             sources.append(
                 f"{source['label']} x{source['emissions']} at {float(lat):.5f}, {float(lon):.5f}"
             )
-        self.stdout.write(
-            f"{time.strftime('%H:%M:%S', time.localtime(event.first_emit))} {event.kind} "
-            f"(seed {event.seed}): "
+        # In real time the event is placed in the future (after the previous one's quiet gap):
+        # say when it happens, as the log line's own time is when it was scheduled.
+        ahead = event.first_emit - time.time()
+        due = f" (in {ahead:.0f} s)" if ahead >= 1 else ""
+        logger.info(
+            f"{event.kind} (seed {event.seed}) at "
+            f"{time.strftime('%H:%M:%S', time.localtime(event.first_emit))}{due}: "
             f"{'; '.join(sources)} -> {event.n_pulses} pulses from {event.n_sensors} sensors"
         )
 
     def _replay_chicago(self, directory: Path, agency, frame, simulator, server, options):
         if not directory.is_dir():
-            self.stderr.write(f"No Chicago clips at {directory}: skipping the replay.")
+            logger.warning(f"No Chicago clips at {directory}: skipping the replay.")
             return []
         extra: list[VirtualSensor] = []
         now = time.time()
@@ -376,7 +395,7 @@ class Command(BaseCommand):
                 simulator.sensors.append(sensor)
                 found += simulator.play_recorded(sensor, clip, start=clip.start + shift)
             simulator.quiet_until = time.time() + simulator.gap_s
-            self.stdout.write(
+            logger.info(
                 f"Chicago replay {name}: {len(clips)} real clip(s) "
                 f"({np.round(t_end - t_first, 1)} s) -> {found} pulses detected by the agents"
             )
