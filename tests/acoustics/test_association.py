@@ -217,7 +217,7 @@ def generated_totals(kind: str, seeds) -> dict:
     from apps.acoustics.generator import generate_scenario
     from apps.acoustics.sound import speed_of_sound, weather_wind
 
-    totals = {"locatable": 0, "found": 0, "located": 0, "false": 0}
+    totals = {"locatable": 0, "found": 0, "located": 0, "false": 0, "guns": 0, "guns_found": 0}
     for seed in seeds:
         case = generate_scenario(kind=kind, seed=seed)
         weather = case.weather
@@ -247,15 +247,20 @@ def test_generated_bursts_are_separated_from_their_echoes(kind):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_two_shooters_at_once_in_different_places_are_both_found():
+def test_interleaved_bursts_of_two_guns_hold_their_measured_recall():
     # Two guns 30-150 m apart, semi-automatic or automatic, the second starting up to 0.8 s
-    # after the first: their bursts interleave with each other's echoes. Seeds 3000-3005
-    # were never used to tune the association (tuning: 100-139). Measured: recall 51/86 =
-    # 0.593, precision 51/56 = 0.911 since the grid-seeded second look and the burst-place
-    # rule (0.49 / 0.875 before; 0.44 / 0.72 before candidates were trimmed to their
-    # tightest significant fit; issue 3 asks for recall >= 0.9: not reached, see
-    # docs/benchmarks.md).
+    # after the first: their bursts interleave with each other's echoes (a sensor hears
+    # 20-50 pulses/s, against at most 8/s in the live-fire data). Seeds 3000-3005 were
+    # never used to tune the association (tuning: 100-139). Measured: 9 of the 12 guns
+    # found (at least one round located; both guns in 3 of the 6 scenarios), round recall
+    # 51/86 = 0.593, precision 51/56 = 0.911. The three missed guns are the second gun of
+    # 3000, 3001 and 3004: their rounds are weaker than the first gun's at most sensors and
+    # are refused as its echoes, or never proposed (docs/benchmarks.md). Two sources at
+    # once without interleaved bursts: test_two_simultaneous_sources_in_different_places_
+    # are_both_found and test_recall_and_precision_over_varied_scenarios.
     totals = generated_totals("two_shooters", range(3000, 3006))
+    assert totals["guns"] == 12, totals
+    assert totals["guns_found"] >= 9, totals
     assert totals["found"] / totals["locatable"] >= 0.55, totals
     precision = (totals["located"] - totals["false"]) / totals["located"]
     assert precision >= 0.85, totals

@@ -58,11 +58,20 @@ def match_shots(located, truth: dict, pulses_by_uuid: dict) -> dict:
             good_pulses += count
         else:
             false_shots += 1
+    # Guns (gunfire sources with a locatable round) of which at least one round was found:
+    # "both shooters found" asks this of every source, whatever share of its rounds.
+    guns = [
+        set(source["shot_ids"]) & locatable
+        for source in truth.get("sources", ())
+        if source.get("label") == "gunfire" and set(source["shot_ids"]) & locatable
+    ]
     return {
         "locatable": len(locatable),
         "found": len(found & locatable),
         "located": len(located),
         "false": false_shots,
+        "guns": len(guns),
+        "guns_found": sum(bool(rounds & found) for rounds in guns),
         "pulse_precision": good_pulses / all_pulses if all_pulses else None,
     }
 
@@ -79,7 +88,7 @@ def run_association(*, quick: bool, out=print) -> None:
     out("'+echoes' rows: twice the facades)")
     out(
         f"{'scenario':<14} {'n':>3} {'emissions':>9} {'recall':>7} {'precision':>9} "
-        f"{'pulse prec':>10} {'s/scenario':>10}"
+        f"{'pulse prec':>10} {'s/scenario':>10} {'guns found':>10}"
     )
     for row, kind, dense in ASSOCIATION_CASES:
         totals = Counter()
@@ -111,15 +120,17 @@ def run_association(*, quick: bool, out=print) -> None:
         pulse_precision = (
             sum(pulse_precisions) / len(pulse_precisions) if pulse_precisions else float("nan")
         )
+        guns = f"{totals['guns_found']}/{totals['guns']}" if "two" in row else ""
         out(
             f"{row:<14} {per_kind:>3} {totals['locatable']:>9} {recall:>7.3f} "
-            f"{precision:>9.3f} {pulse_precision:>10.3f} {elapsed / per_kind:>10.2f}"
+            f"{precision:>9.3f} {pulse_precision:>10.3f} {elapsed / per_kind:>10.2f} {guns:>10}"
         )
         for note in refused:
             out(f"  refused {note[:150]}")
     out(
         "recall: emissions heard directly by >= 4 sensors that were located; precision: "
-        "located shots whose pulses are mostly direct arrivals of one emission"
+        "located shots whose pulses are mostly direct arrivals of one emission; guns found: "
+        "guns with at least one of their locatable rounds located"
     )
 
 
