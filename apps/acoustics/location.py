@@ -325,13 +325,15 @@ def _huber_covariance(residual, jac, normal, huber_m: float | None, dof: int) ->
     n, p = len(residual), 3
     if huber_m is None:
         return float(residual @ residual) / dof * np.linalg.inv(normal)
-    inside = np.abs(residual) <= huber_m
-    share = float(np.mean(inside))
-    if share == 0.0:  # every residual beyond the threshold: fall back to the IRLS form
-        weights = huber_m / np.maximum(np.abs(residual), 1e-12)
-        return float(np.sum(weights * residual**2)) / dof * np.linalg.inv(normal)
-    psi = np.clip(residual, -huber_m, huber_m)
-    k = 1.0 + p / n * float(np.var(inside)) / share**2
+    magnitude = np.abs(residual)
+    inside = int(np.count_nonzero(magnitude <= huber_m))
+    if inside == n:  # the common case, and then both forms are plain least squares
+        return float(residual @ residual) / dof * np.linalg.inv(normal)
+    if inside == 0:  # every residual beyond the threshold: fall back to the IRLS form
+        return huber_m * float(magnitude.sum()) / dof * np.linalg.inv(normal)
+    share = inside / n
+    psi = np.minimum(magnitude, huber_m)
+    k = 1.0 + p / n * (1.0 - share) / share  # var(psi') / mean(psi')^2 = (1 - share) / share
     s2 = k**2 * float(psi @ psi) / (n - p) / share**2
     return s2 * np.linalg.inv(jac.T @ jac)
 
