@@ -17,11 +17,13 @@
    idempotent and late pulses refine the same incident (its revision is bumped). A
    stored shot that the run, seeing all of its pulses and more, no longer finds (e.g. an
    echo ghost created before the direct arrivals came in) is retracted, as long as its
-   incident is still the machine's and keeps another shot.
-4. New shots join an incident of the area when close in time and place (the semantics
-   of ``apps.acoustics.incidents.bundle``: at most ``INCIDENT_MAX_GAP_S`` from its shots
-   and ``INCIDENT_RADIUS_M`` from its first shot), otherwise they are bundled into new
-   incidents (numbered per agency).
+   incident is still the machine's and keeps another shot. Shots of closed incidents are
+   final: never refined or retracted, and their pulses are consumed (a located shot that
+   took some is located again from its other pulses), so a closed incident never changes.
+4. New shots join an open incident of the area when close in time and place (the
+   semantics of ``apps.acoustics.incidents.bundle``: at most ``INCIDENT_MAX_GAP_S`` from
+   its shots and ``INCIDENT_RADIUS_M`` from its first shot), otherwise they are bundled
+   into new incidents (numbered per agency).
 5. Each created or changed incident is summarised (rounds, cadence, automatic fire,
    shooters), placed (beat, district, nearest address), classified and routed:
    non-explosive -> ``filtered`` (no audio ever); explosive-like -> ``pending_review``
@@ -49,7 +51,7 @@ from apps.acoustics.sound import speed_of_sound, weather_wind
 from apps.acoustics.types import LocatedShot, Pulse, Weather
 from apps.geo.models import CoverageArea
 from apps.geo.polygons import bounding_box
-from apps.incidents import classification, events, services
+from apps.incidents import classification, events, selectors, services
 from apps.incidents.conf import incident_setting
 from apps.incidents.locks import coverage_area_lock
 from apps.incidents.models import Incident, IncidentStatus, Shot, ShotPulse
@@ -326,9 +328,15 @@ def _reconcile(
         ShotPulse.objects.filter(pulse_id__in=list(rows)).values_list("pulse_id", "shot_id")
     )
     shot_sizes = Counter(pulse_to_shot.values())
+    # Shots of closed incidents are final ("no shot can join any more"): found again they
+    # are left as they are, never retracted, and their pulses stay theirs.
+    final = selectors.shot_ids_final(shot_ids=set(shot_sizes))
+    final_pulses = {p for p, s in pulse_to_shot.items() if s in final}
     claimed: set[int] = set()
     new_shots: list[LocatedShot] = []
-    for shot in sorted(located, key=lambda s: (-s.n_sensors, s.t_emit)):
+    pending = sorted(located, key=lambda s: (-s.n_sensors, s.t_emit))
+    while pending:
+        shot = pending.pop(0)
         ids = {int(u) for u in shot.pulse_uuids}
         overlaps = Counter(pulse_to_shot[p] for p in ids if p in pulse_to_shot)
         match = None
@@ -338,6 +346,15 @@ def _reconcile(
             if 2 * n >= min(len(ids), shot_sizes[shot_id]):
                 match = shot_id
                 break
+        if match in final:
+            claimed.add(match)
+            continue
+        if ids & final_pulses:
+            # It took pulses of a final shot: they are consumed, so it is located again from
+            # its other pulses alone (and gone if those no longer make a shot).
+            free = [acoustic[p] for p in sorted(ids - final_pulses)]
+            pending[:0] = _relocated(ctx, pulses=free)
+            continue
         if match is None:
             new_shots.append(shot)
             continue
@@ -350,7 +367,18 @@ def _reconcile(
                 pulse_to_shot[p] = match
     if new_shots:
         _add_new_shots(ctx, shots=new_shots, rows=rows, acoustic=acoustic)
-    _retract_unsupported(ctx, unsupported=set(shot_sizes) - claimed)
+    _retract_unsupported(ctx, unsupported=set(shot_sizes) - claimed - final)
+
+
+def _relocated(ctx: _Context, *, pulses: list[Pulse]) -> list[LocatedShot]:
+    """The shots ``pulses`` alone make (strongest first), none if they cannot be located."""
+    if len({p.sensor_id for p in pulses}) < MIN_SENSORS:
+        return []
+    try:
+        located = associate(pulses, c=ctx.c, wind_xy=ctx.wind_xy, source_z=None)
+    except AssociationError:
+        return []
+    return sorted(located, key=lambda s: (-s.n_sensors, s.t_emit))
 
 
 def _retract_unsupported(ctx: _Context, *, unsupported: set[int]) -> None:
@@ -358,6 +386,7 @@ def _retract_unsupported(ctx: _Context, *, unsupported: set[int]) -> None:
 
     Only from incidents that no human has decided yet, and never an incident's last
     shot: an incident does not vanish from a reviewer's queue by the machine's hand.
+    (Shots of closed incidents never get here: ``_reconcile`` leaves them out.)
     """
     if not unsupported:
         return
@@ -485,8 +514,10 @@ def _add_new_shots(ctx: _Context, *, shots: list[LocatedShot], rows, acoustic) -
     shots = sorted(shots, key=lambda s: s.t_emit)
     t_min, t_max = shots[0].t_emit, shots[-1].t_emit
     groups: list[_Group] = []
+    # A closed incident takes no more shots: one near it starts a new incident.
     nearby = Incident.objects.filter(
         coverage_area=ctx.area,
+        closed_at__isnull=True,
         first_shot_at__lte=_utc(t_max + gap),
         last_shot_at__gte=_utc(t_min - gap),
     ).order_by("first_shot_at", "id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -12,6 +13,7 @@ from apps.incidents.models import (
     AudioRequestStatus,
     Incident,
     IncidentStatus,
+    Shot,
     ShotPulse,
 )
 
@@ -35,6 +37,17 @@ def incident_list(*, agency=None, status: str | None = None) -> QuerySet[Inciden
 
 def incidents_in_review() -> QuerySet[Incident]:
     return incident_list(status=IncidentStatus.PENDING_REVIEW).order_by("detected_at", "id")
+
+
+def shot_ids_final(*, shot_ids: Collection[int]) -> set[int]:
+    """Those of the shots whose incident is closed: final, no run may change them."""
+    if not shot_ids:
+        return set()
+    return set(
+        Shot.objects.filter(pk__in=list(shot_ids), incident__closed_at__isnull=False).values_list(
+            "id", flat=True
+        )
+    )
 
 
 def incident_sensor_distances(*, incident: Incident) -> QuerySet[ShotPulse]:

@@ -334,3 +334,149 @@ def test_a_small_window_is_searched_from_every_pulse(
         assert found_after == locatable
     else:
         assert found_after is not None and found_after > locatable
+
+
+def _close_passed(settings, incident) -> None:
+    """Close the incident the way the pipeline does, once its window passed."""
+    from apps.incidents import services
+
+    later = incident.last_shot_at + dt.timedelta(seconds=settings.INCIDENT_CLOSE_AFTER_S + 1)
+    assert services.incidents_close_passed(now=later) == 1
+
+
+@pytest.mark.django_db
+def test_a_closed_incident_is_final_when_later_pulses_match_its_shot_again(
+    agency, area, weather_of, settings, classifier_model
+):
+    """Found again with more pulses, a closed incident's shot would be refined (see
+    test_late_pulses_refine_the_same_incident); closed, nothing about it changes."""
+    from apps.incidents import events
+
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    truth = deployment.truth_shots("gunfire")[0]
+    nearest = deployment.sensors_by_distance(truth["x"], truth["y"])
+    ingest(deployment, sensor_ids=set(nearest[:8]))
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    _close_passed(settings, incident)
+    incident.refresh_from_db()
+
+    def state(incident):
+        return (
+            incident.revision,
+            incident.rounds,
+            incident.machine_class,
+            incident.class_probabilities,
+            incident.n_sensors,
+            incident.latitude,
+            incident.longitude,
+            incident.status,
+        )
+
+    before = state(incident)
+    shots = list(Shot.objects.values_list("id", "emitted_epoch_s", "latitude", "longitude"))
+    members = set(ShotPulse.objects.values_list("pulse_id", "shot_id"))
+    announced = []
+
+    def receiver(sender, *, incident_id, kind, **kwargs):
+        announced.append((incident_id, kind))
+
+    events.pipeline_incident_changed.connect(receiver, dispatch_uid="test-closed-final")
+    try:
+        ingest(deployment, sensor_ids=set(nearest[8:]))
+        report = pipeline.process_coverage_area(coverage_area_id=area.pk)
+    finally:
+        events.pipeline_incident_changed.disconnect(dispatch_uid="test-closed-final")
+
+    assert report.shots_located >= 1  # the shot was found again, with its new pulses
+    assert report.incidents_refined == [] and report.incidents_created == []
+    assert announced == []
+    incident.refresh_from_db()
+    assert state(incident) == before
+    assert Incident.objects.count() == 1
+    assert list(Shot.objects.values_list("id", "emitted_epoch_s", "latitude", "longitude")) == shots
+    assert set(ShotPulse.objects.values_list("pulse_id", "shot_id")) == members
+
+
+@pytest.mark.django_db
+def test_a_shot_near_a_closed_incident_opens_a_new_incident(
+    agency, area, weather_of, settings, classifier_model
+):
+    """Rounds 2-4 of a burst would join the incident of round 1 (same place, 0.2 s later);
+    once that incident is closed they start a new one and the closed one keeps its round."""
+    from apps.sensors.serializers import PulseBatchSerializer
+    from apps.sensors.services import pulses_ingest
+
+    deployment = deploy(agency=agency, area=area, kind="semi_auto", seed=1, distractors=False)
+    weather_of(deployment.scenario)
+    rounds = sorted(deployment.truth_shots("gunfire"), key=lambda s: s["t_emit"])
+    assert len(rounds) == 4
+
+    def ingest_direct(shots) -> None:
+        wanted = {u for shot in shots for u in shot["direct_pulse_uuids"]}
+        by_sensor: dict[str, list] = {}
+        for pulse in deployment.scenario.pulses:
+            if pulse.pulse_uuid in wanted:
+                by_sensor.setdefault(pulse.sensor_id, []).append(deployment.pulse_body(pulse))
+        for sensor_id, bodies in by_sensor.items():
+            serializer = PulseBatchSerializer(data={"pulses": bodies})
+            serializer.is_valid(raise_exception=True)
+            sensor, _ = deployment.sensors[sensor_id]
+            pulses_ingest(sensor=sensor, pulses=serializer.pulses_for_ingest())
+
+    ingest_direct(rounds[:1])
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    first = Incident.objects.get()
+    assert first.rounds == 1
+    _close_passed(settings, first)
+    first.refresh_from_db()
+    first_shots = set(Shot.objects.filter(incident=first).values_list("id", flat=True))
+
+    ingest_direct(rounds[1:])
+    report = pipeline.process_coverage_area(coverage_area_id=area.pk)
+
+    assert report.incidents_refined == []
+    second = Incident.objects.exclude(pk=first.pk).get()
+    assert report.incidents_created == [second.pk]
+    assert second.number == first.number + 1 and second.rounds >= 2
+    assert second.first_shot_at > first.last_shot_at
+    revision, rounds_before = first.revision, first.rounds
+    first.refresh_from_db()
+    assert (first.revision, first.rounds) == (revision, rounds_before)
+    assert set(Shot.objects.filter(incident=first).values_list("id", flat=True)) == first_shots
+
+
+@pytest.mark.django_db
+def test_a_new_shot_leaves_the_pulses_of_a_closed_incidents_shot_alone(
+    agency, area, weather_of, settings, classifier_model
+):
+    """A closed incident's shot holds 3 of a real shot's pulses (and 7 others, so the real
+    shot is no view of it): the real shot is located again from its other pulses alone."""
+    deployment = deploy(agency=agency, area=area, kind=GUNSHOT[0], seed=GUNSHOT[1])
+    weather_of(deployment.scenario)
+    ingest(deployment)
+    pipeline.process_coverage_area(coverage_area_id=area.pk)
+    incident = Incident.objects.get()
+    shot = Shot.objects.get()
+    held = list(ShotPulse.objects.filter(shot=shot).order_by("distance_m")[:3])
+    others = list(SensorPulse.objects.exclude(shot_pulse__isnull=False)[:7])
+    _close_passed(settings, incident)
+    ShotPulse.objects.filter(shot=shot).exclude(pk__in=[sp.pk for sp in held]).delete()
+    ShotPulse.objects.bulk_create(
+        ShotPulse(shot=shot, pulse=p, sensor_id=p.sensor_id, distance_m=1.0, residual_ms=0.0)
+        for p in others
+    )
+    members = set(ShotPulse.objects.values_list("pulse_id", "shot_id"))
+    start = timezone.now() - dt.timedelta(minutes=2)
+
+    report = pipeline.process_coverage_area(
+        coverage_area_id=area.pk, window=(start, timezone.now())
+    )
+
+    assert report.incidents_refined == []
+    assert set(ShotPulse.objects.filter(shot=shot).values_list("pulse_id", "shot_id")) == members
+    new = Shot.objects.exclude(pk=shot.pk).get()
+    assert new.incident_id != incident.pk and new.n_sensors >= 20
+    new_pulses = set(ShotPulse.objects.filter(shot=new).values_list("pulse_id", flat=True))
+    assert not new_pulses & {sp.pulse_id for sp in held}
