@@ -255,9 +255,7 @@ def alert_message_record(
         message_id = message.pk
         notification_ids: list[int] | None = None
         if with_emails:
-            notification_ids = _notifications_create(message=message, incident=incident)
-            message.emails_created_at = timezone.now()
-            message.save(update_fields=["emails_created_at"])
+            notification_ids = _emails_make(message=message, incident=incident)
 
         def queue() -> None:
             from apps.alerts import tasks
@@ -291,11 +289,16 @@ def alert_emails_create(*, message_id: int) -> list[int]:
         incident = Incident.objects.select_related(
             "agency", "beat", "district", "coverage_area"
         ).get(pk=message.incident_id)
-        notification_ids = _notifications_create(message=message, incident=incident)
-        message.emails_created_at = timezone.now()
-        message.save(update_fields=["emails_created_at"])
-
+        notification_ids = _emails_make(message=message, incident=incident)
         _queue_after_commit(lambda: _queue_emails(notification_ids))
+    return notification_ids
+
+
+def _emails_make(*, message: AlertMessage, incident: Incident) -> list[int]:
+    """The message's e-mail notifications, made once: ``emails_created_at`` records it."""
+    notification_ids = _notifications_create(message=message, incident=incident)
+    message.emails_created_at = timezone.now()
+    message.save(update_fields=["emails_created_at"])
     return notification_ids
 
 

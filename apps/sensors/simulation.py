@@ -433,33 +433,38 @@ def replay_sites(clips: list[ReplayClip], *, frame: LocalFrame, prefix: str) -> 
 
 
 @dataclass
-class Totals:
-    events: int = 0
-    pulses_queued: int = 0
-    sent: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    audio_sent: int = 0
-    audio_other: int = 0
+class DeliveryCounts:
+    """Pulses sent by the agents and what the server said of them."""
 
-
-@dataclass
-class DeliveryTally:
-    """Pulse deliveries since the last summary line (see ``Simulator.summary_every_s``)."""
-
-    batches: int = 0
     sent: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
 
     def add(self, result: SendResult) -> None:
-        self.batches += 1
         self.sent += result.sent
         self.accepted += result.accepted
         self.duplicates += result.duplicates
         self.rejected += result.rejected
+
+
+@dataclass
+class Totals(DeliveryCounts):
+    events: int = 0
+    pulses_queued: int = 0
+    audio_sent: int = 0
+    audio_other: int = 0
+
+
+@dataclass
+class DeliveryTally(DeliveryCounts):
+    """Pulse deliveries since the last summary line (see ``Simulator.summary_every_s``)."""
+
+    batches: int = 0
+
+    def add(self, result: SendResult) -> None:
+        super().add(result)
+        self.batches += 1
 
     def line(self, *, seconds: float) -> str:
         refused = f", {self.rejected} refused" if self.rejected else ""
@@ -609,10 +614,7 @@ class Simulator:
             timers.next_purge = now + agent.config.purge_interval_s
         if len(agent.outbox):
             result = agent.send_pending()
-            self.totals.sent += result.sent
-            self.totals.accepted += result.accepted
-            self.totals.duplicates += result.duplicates
-            self.totals.rejected += result.rejected
+            self.totals.add(result)
             if result.sent:
                 self.tally.add(result)
         if now >= timers.next_heartbeat:
