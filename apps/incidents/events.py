@@ -4,7 +4,9 @@
 review, was refined, was filtered or closed. It sends the ``pipeline_incident_changed``
 signal at once, inside the pipeline's transaction, so receivers can store what they
 derive from it atomically with the change (the review center stores its queue events and
-pushes them once the transaction commits). The log line is written after commit.
+pushes them once the transaction commits). The log line is written after commit, at
+INFO except for ``refined`` (DEBUG): every sensor post re-runs the pipeline over the
+incidents around it, so refinements were most of the console during a busy night.
 """
 
 from __future__ import annotations
@@ -27,4 +29,5 @@ def incident_changed(incident_id: int, kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown incident event kind {kind!r}; use one of {KINDS}")
     pipeline_incident_changed.send(sender=None, incident_id=incident_id, kind=kind)
-    transaction.on_commit(lambda: logger.info("incident %s %s", incident_id, kind))
+    level = logging.DEBUG if kind == "refined" else logging.INFO
+    transaction.on_commit(lambda: logger.log(level, "incident %s %s", incident_id, kind))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from django.db import transaction
@@ -119,3 +120,23 @@ def test_incident_reference_and_link(agency, area, weather_of, classifier_model)
     assert incident.reference == f"{agency.system_id}-1"
     assert incident.get_absolute_url() == f"/incident/{agency.system_id}/1"
     assert incident.status in (IncidentStatus.FILTERED, IncidentStatus.PENDING_REVIEW)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refinements_log_at_debug_and_the_other_changes_at_info(caplog):
+    """Every sensor post re-runs the pipeline: 'refined' was the loudest console line."""
+    caplog.set_level(logging.DEBUG, logger="apps.incidents.events")
+    with transaction.atomic():
+        for kind in events.KINDS:
+            events.incident_changed(42, kind)
+    levels = {
+        record.getMessage(): record.levelno
+        for record in caplog.records
+        if record.name == "apps.incidents.events"
+    }
+    assert levels == {
+        "incident 42 filtered": logging.INFO,
+        "incident 42 entered_review": logging.INFO,
+        "incident 42 refined": logging.DEBUG,
+        "incident 42 closed": logging.INFO,
+    }
