@@ -177,16 +177,22 @@ class VerifyOutcome:
 
 
 def _was_already_used(*, device: TOTPDevice, token: str) -> bool:
-    """Whether a refused six-digit code is one ``device`` shows now but accepted before.
+    """Whether ``token`` is a code ``device`` shows now but that was accepted before.
 
     django-otp refuses every time step up to the last one used (no replays), so a second
-    log-in within the same 30 s step fails although the phone shows a valid code.
+    log-in within the same 30 s step fails although the phone shows a valid code. Such a
+    code is no guess: it is not tried (which would slow the device down) and does not
+    count towards the lockout.
     """
     if device.last_t < 0:
         return False
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time()
-    return bool(totp.verify(int(token), device.tolerance))
+    for offset in range(-device.tolerance, device.tolerance + 1):
+        totp.drift = device.drift + offset
+        if totp.t() <= device.last_t and totp.token() == int(token):
+            return True
+    return False
 
 
 def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
@@ -215,11 +221,12 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> VerifyOutcome:
                 if not allowed:
                     throttled = True
                     continue
+                if isinstance(locked, TOTPDevice) and _was_already_used(device=locked, token=token):
+                    reused = True
+                    continue
                 if locked.verify_token(token):
                     matched = locked
                     break
-                if isinstance(locked, TOTPDevice) and _was_already_used(device=locked, token=token):
-                    reused = True
     if matched is None:
         record_event(
             action="auth.two_factor_failed",
@@ -252,7 +259,8 @@ class SecondStepOutcome:
 
 
 def complete_login_second_step(*, request: HttpRequest, code: str) -> SecondStepOutcome:
-    """Log-in step 2. Wrong codes count towards the account lockout like wrong passwords;
+    """Log-in step 2. Wrong codes count towards the account lockout like wrong passwords
+    (a code already used in this 30 s step does not: it is the right code, too late);
     when the account (or client IP) is locked the half-finished session is ended.
     """
     email = request.user.email
@@ -263,6 +271,8 @@ def complete_login_second_step(*, request: HttpRequest, code: str) -> SecondStep
     outcome = verify_second_factor(request=request, code=code)
     if outcome.succeeded:
         return SecondStepOutcome(verified=True)
+    if outcome.reused:
+        return SecondStepOutcome(reused=True)
     locked = auth_services.register_login_failure(
         email=email, request=request, reason="bad_second_factor"
     )

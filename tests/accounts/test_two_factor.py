@@ -444,3 +444,36 @@ def test_before_the_second_factor_the_top_bar_offers_only_log_out(client):
     client.post(VERIFY, {"code": totp_code(device)})
     home = text(client.get(ACCOUNT))
     assert "My Account" in home[: home.index("</header>")]
+
+
+def test_a_reused_code_does_not_count_towards_lockout_but_wrong_codes_do(client, settings):
+    """Logging in from a second browser within one 30 s step is not a guess."""
+    settings.LOGIN_FAILURE_LIMIT = 3
+    settings.OTP_TOTP_THROTTLE_FACTOR = 10  # a reuse does not slow the app down either
+    user = UserFactory(role=Role.AGENCY_SUPER_USER)
+    device = add_totp_device(user)
+    code = totp_code(device)
+    password_login(client, user)
+    assert client.post(VERIFY, {"code": code}).status_code == 302
+    other = Client()
+    password_login(other, user)
+    for _ in range(settings.LOGIN_FAILURE_LIMIT + 1):
+        replay = other.post(VERIFY, {"code": code})
+        assert replay.status_code == 400
+        assert "That code was already used" in text(replay)
+    assert (
+        not LoginThrottle.objects.filter(scope="account", key=user.email)
+        .exclude(failures=0)
+        .exists()
+    )
+    assert not AuditEvent.objects.filter(action="account.locked").exists()
+    assert other.post(VERIFY, {"code": totp_code(device, steps_ahead=1)}).status_code == 302
+
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    third = Client()
+    password_login(third, user)
+    for wrong in ("000001", "000002"):
+        assert third.post(VERIFY, {"code": wrong}).status_code == 400
+    locked = third.post(VERIFY, {"code": "000003"})
+    assert locked.status_code == 302 and locked["Location"] == LOGIN
+    assert LoginThrottle.objects.get(scope="account", key=user.email).locked_until
