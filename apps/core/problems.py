@@ -35,15 +35,26 @@ def log_database_unavailable(exc: Exception, where: str) -> None:
     )
 
 
-def _database_unavailable_body(exc: Exception, where: str) -> dict:
+def _database_unavailable_body(exc: Exception, where: str, saved: str = "") -> dict:
+    """``saved``: what the request had committed before the failure ("" when unknown).
+
+    A saved change gets ``"saved": true`` and a detail that says not to send it again
+    (as the 503 page does); otherwise the client is asked to resend.
+    """
     log_database_unavailable(exc, where)
-    return {
-        "type": "about:blank",
-        "title": "Service Unavailable",
-        "status": 503,
-        "detail": "The database is unavailable; this request may not have been stored. "
-        f"Send it again in {DATABASE_UNAVAILABLE_RETRY_AFTER_S} s or later.",
-    }
+    body = {"type": "about:blank", "title": "Service Unavailable", "status": 503}
+    if saved:
+        body["detail"] = (
+            f"{saved}: saved. The database failed after the change was stored; "
+            "do not send it again."
+        )
+        body["saved"] = True
+    else:
+        body["detail"] = (
+            "The database is unavailable; this request may not have been stored. "
+            f"Send it again in {DATABASE_UNAVAILABLE_RETRY_AFTER_S} s or later."
+        )
+    return body
 
 
 def database_unavailable_response(exc: Exception, context) -> Response:
@@ -64,11 +75,15 @@ def database_unavailable_response(exc: Exception, context) -> Response:
 
 
 def database_unavailable_problem(
-    exc: Exception, *, where: str = "a request's commit"
+    exc: Exception, *, where: str = "a request's commit", saved: str = ""
 ) -> JsonResponse:
-    """The same 503 outside DRF's handler (e.g. the request's transaction failed to commit)."""
+    """The same 503 outside DRF's handler (e.g. the request's transaction failed to commit).
+
+    ``saved`` names the change the request committed before the failure (see
+    ``apps.core.unavailable.note_saved``).
+    """
     response = JsonResponse(
-        _database_unavailable_body(exc, where),
+        _database_unavailable_body(exc, where, saved),
         status=503,
         content_type=PROBLEM_CONTENT_TYPE,
     )

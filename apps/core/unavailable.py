@@ -21,7 +21,8 @@ middleware could see the exception. Each such request is logged as one warning l
 
 A view whose change has committed calls ``note_saved(request, ...)``: if the request
 fails after that (a middleware saving the session, the next page), the 503 says the
-change was saved and must not be sent again, instead of "may not have been saved".
+change was saved and must not be sent again, instead of "may not have been saved"; the
+JSON problem says so too (``"saved": true`` and the same sentence in its ``detail``).
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def database_unavailable_response(request: HttpRequest, exc: BaseException) -> H
     """The 503 for ``request``, built without a database query."""
     where = f"{request.method} {request.path}"
     if wants_json(request):
-        response = database_unavailable_problem(exc, where=where)
+        response = database_unavailable_problem(
+            exc, where=where, saved=saved_before_failure(request)
+        )
     else:
         log_database_unavailable(exc, where)
         retry = request.method in ("GET", "HEAD")

@@ -310,6 +310,7 @@ def comment(request: HttpRequest, incident_id: int) -> HttpResponse:
     except REVIEW_ERRORS as error:
         messages.error(request, _error_text(error))
     else:
+        note_saved(request, what=f"Comment on incident {found.reference}")
         messages.success(request, "Comment added.")
     return redirect("review:incident", incident_id=found.pk)
 
@@ -336,7 +337,7 @@ def filtered(request: HttpRequest) -> HttpResponse:
 @reviewer_required
 @require_POST
 def promote(request: HttpRequest, incident_id: int) -> HttpResponse:
-    get_object_or_404(Incident, pk=incident_id, status=IncidentStatus.FILTERED)
+    found = get_object_or_404(Incident, pk=incident_id, status=IncidentStatus.FILTERED)
     form = PromoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, _error_text(ValidationError(form.errors.as_data())))
@@ -351,6 +352,7 @@ def promote(request: HttpRequest, incident_id: int) -> HttpResponse:
     except REVIEW_ERRORS as error:
         messages.error(request, _error_text(error))
         return redirect("review:filtered")
+    note_saved(request, what=f"Incident {found.reference} promoted to review")
     messages.success(request, "Promoted to review; its audio has been requested.")
     return redirect("review:queue")
 
@@ -378,6 +380,7 @@ def surge(request: HttpRequest, area_id: int) -> HttpResponse:
     except REVIEW_ERRORS as error:
         messages.error(request, _error_text(error))
         return redirect(reverse("review:queue") + "#surge")
+    note_saved(request, what=f"Surge mode {'on' if on else 'off'} in {area.name}")
     messages.success(request, f"Surge mode {'on' if on else 'off'} in {area.name}.")
     return redirect(reverse("review:queue") + "#surge")
 

@@ -17,8 +17,10 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.alerts.models import AlertMessage, DeliveryStatus, MessageKind, Notification
+from apps.core.problems import PROBLEM_CONTENT_TYPE
 from apps.incidents.models import IncidentStatus
 from apps.review import services
+from apps.review.models import HistoryKind, IncidentHistory
 from tests.alerts.support import siren_user
 from tests.factories import login_verified
 from tests.review.browser_support import make_incident
@@ -47,13 +49,14 @@ def failing_after_the_view(settings):
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, FAILS_AFTER_THE_VIEW]
 
 
-def _publish(*, reviewer, incident) -> Client:
+def _publish(*, reviewer, incident, **headers) -> Client:
     client = Client(raise_request_exception=False)
     login_verified(client, reviewer)
     services.claim(reviewer=reviewer, incident_id=incident.pk)
     return client.post(
         reverse("review:decide", args=[incident.pk]),
         {"decision": "single_gunshot", "rounds": "1"},
+        **headers,
     )
 
 
@@ -116,3 +119,112 @@ def test_an_alert_that_cannot_be_made_leaves_the_incident_unpublished(
     assert not AlertMessage.objects.exists()
     body = response.content.decode()
     assert "may not have been saved" in body and ": saved" not in body
+
+
+def test_an_api_client_is_told_the_publish_was_saved(
+    failing_after_the_view, agency, area, reviewer
+):
+    """The problem+json 503 says what the HTML 503 page says: saved, do not send again."""
+    incident = make_incident(agency=agency, area=area, rounds=1, clips=0)
+
+    response = _publish(reviewer=reviewer, incident=incident, HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == PROBLEM_CONTENT_TYPE
+    problem = response.json()
+    assert problem["saved"] is True
+    assert problem["detail"].startswith(
+        f"Incident {incident.reference}: Single gunshot, published: saved."
+    )
+    assert "do not send it again" in problem["detail"]
+    assert "may not have been stored" not in problem["detail"]
+    assert AlertMessage.objects.filter(incident=incident, kind=MessageKind.PUBLISH).count() == 1
+
+
+def test_an_api_client_whose_publish_failed_is_asked_to_resend(agency, area, reviewer, monkeypatch):
+    from apps.alerts import selectors as alert_selectors
+
+    incident = make_incident(agency=agency, area=area, rounds=1, clips=0)
+
+    def broken(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(alert_selectors, "incident_facts", broken)
+    response = _publish(reviewer=reviewer, incident=incident, HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 503
+    problem = response.json()
+    assert "saved" not in problem
+    assert "may not have been stored" in problem["detail"]
+
+
+def _published(*, reviewer, incident) -> Client:
+    services.claim(reviewer=reviewer, incident_id=incident.pk)
+    services.decide(reviewer=reviewer, incident_id=incident.pk, decision="single_gunshot", rounds=1)
+    client = Client(raise_request_exception=False)
+    login_verified(client, reviewer)
+    return client
+
+
+WRITES_AFTER_PUBLISHING = {
+    "comment": (
+        "review:comment",
+        {"text": "Casings found at the corner."},
+        "Comment on incident {ref}",
+        HistoryKind.COMMENT,
+    ),
+    "reclassify": (
+        "review:reclassify",
+        {"decision": "multiple_gunshots", "rounds": "3", "reason": "Three rounds on audio."},
+        "Incident {ref} reclassified",
+        HistoryKind.RECLASSIFICATION,
+    ),
+}
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+@pytest.mark.parametrize(
+    ("name", "data", "saved", "kind"),
+    WRITES_AFTER_PUBLISHING.values(),
+    ids=WRITES_AFTER_PUBLISHING.keys(),
+)
+def test_every_review_write_that_committed_says_saved(
+    failing_after_the_view, agency, area, reviewer, accept, name, data, saved, kind
+):
+    incident = make_incident(agency=agency, area=area, rounds=1, clips=0)
+    client = _published(reviewer=reviewer, incident=incident)
+
+    response = client.post(reverse(name, args=[incident.pk]), data, HTTP_ACCEPT=accept)
+
+    assert response.status_code == 503
+    assert IncidentHistory.objects.filter(incident=incident, kind=kind).count() == 1
+    said = saved.format(ref=incident.reference) + ": saved"
+    if accept == "application/json":
+        problem = response.json()
+        assert problem["saved"] is True and problem["detail"].startswith(said)
+    else:
+        body = response.content.decode()
+        assert said in body and "may not have been saved" not in body
+
+
+@pytest.mark.parametrize("what", ["promote", "surge"])
+def test_promote_and_surge_that_committed_say_saved(
+    failing_after_the_view, agency, area, reviewer, what
+):
+    client = Client(raise_request_exception=False)
+    login_verified(client, reviewer)
+    if what == "promote":
+        incident = make_incident(agency=agency, area=area, clips=0, status=IncidentStatus.FILTERED)
+        url = reverse("review:promote", args=[incident.pk])
+        data = {"reason": "Sounds like gunfire to me."}
+        said = f"Incident {incident.reference} promoted to review: saved"
+    else:
+        url = reverse("review:surge", args=[area.pk])
+        data = {"on": "1", "confirm": "yes"}
+        said = f"Surge mode on in {area.name}: saved"
+
+    response = client.post(url, data, HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 503
+    problem = response.json()
+    assert problem["saved"] is True and problem["detail"].startswith(said)
