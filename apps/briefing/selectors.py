@@ -26,6 +26,11 @@ NO_BEAT = "(no beat)"
 NO_DISTRICT = "(no district)"
 HEAT_CELL_M = 250.0
 MAX_HEAT_CELLS = 20_000
+# The heat map covers at least this square around its incidents: one incident (or a few
+# close together) used to be one cell stretched over the whole canvas.
+MIN_HEAT_EXTENT_M = 2000.0
+# Fewer incidents than this make no density map: each is drawn as a dot where it was.
+FEW_FOR_HEAT_MAP = 5
 
 
 @dataclass(frozen=True)
@@ -139,21 +144,30 @@ def briefing_figures(*, agency: Agency, filters: BriefingFilters, rows: list[Bri
 
 
 def heat_grid(*, points: list[tuple[float, float]], cell_m: float = HEAT_CELL_M) -> dict:
-    """Counts on a lat/lon grid of about ``cell_m`` cells (for the canvas heat map)."""
+    """Counts on a lat/lon grid of about ``cell_m`` cells (for the canvas heat map).
+
+    The grid spans at least ``MIN_HEAT_EXTENT_M`` each way, centred on the points.
+    ``cell_m`` in the result is the cell size used (cells double on large areas); with
+    fewer than ``FEW_FOR_HEAT_MAP`` points, ``points`` lists them for a dot each.
+    """
     if not points:
-        return {"rows": 0, "cols": 0, "cells": [], "bounds": None, "max": 0}
+        return {"rows": 0, "cols": 0, "cells": [], "bounds": None, "max": 0, "total": 0}
     lats = [p[0] for p in points]
     lons = [p[1] for p in points]
     south, north, west, east = min(lats), max(lats), min(lons), max(lons)
     mid = math.radians((south + north) / 2)
+    metres_per_deg_lon = 111_320.0 * max(math.cos(mid), 0.01)
+    south, north = _at_least(south, north, MIN_HEAT_EXTENT_M / 111_320.0)
+    west, east = _at_least(west, east, MIN_HEAT_EXTENT_M / metres_per_deg_lon)
     dlat = cell_m / 111_320.0
-    dlon = cell_m / (111_320.0 * max(math.cos(mid), 0.01))
-    rows = int((north - south) / dlat) + 1
-    cols = int((east - west) / dlon) + 1
+    dlon = cell_m / metres_per_deg_lon
+    rows, cols = _cells(north - south, dlat), _cells(east - west, dlon)
     while rows * cols > MAX_HEAT_CELLS:
-        dlat, dlon = dlat * 2, dlon * 2
-        rows = int((north - south) / dlat) + 1
-        cols = int((east - west) / dlon) + 1
+        dlat, dlon, cell_m = dlat * 2, dlon * 2, cell_m * 2
+        rows, cols = _cells(north - south, dlat), _cells(east - west, dlon)
+    # The whole cells overhang the points: half on each side, so the points stay centred.
+    south -= (rows * dlat - (north - south)) / 2
+    west -= (cols * dlon - (east - west)) / 2
     counts: Counter = Counter()
     for lat, lon in points:
         counts[(int((lat - south) / dlat), int((lon - west) / dlon))] += 1
@@ -161,10 +175,26 @@ def heat_grid(*, points: list[tuple[float, float]], cell_m: float = HEAT_CELL_M)
         "rows": rows,
         "cols": cols,
         "cell_deg": [dlat, dlon],
+        "cell_m": cell_m,
         "bounds": [south, west, south + rows * dlat, west + cols * dlon],
         "cells": [[r, c, n] for (r, c), n in sorted(counts.items())],
         "max": max(counts.values()),
+        "total": len(points),
+        "points": [[lat, lon] for lat, lon in points] if len(points) < FEW_FOR_HEAT_MAP else [],
     }
+
+
+def _cells(span: float, cell: float) -> int:
+    """Whole cells that cover ``span`` with some to spare (a 2 km span of 250 m cells: 9)."""
+    return int(span / cell + 1e-9) + 1
+
+
+def _at_least(low: float, high: float, span: float) -> tuple[float, float]:
+    """``low``..``high`` widened about its middle to ``span`` when it is narrower."""
+    if high - low >= span:
+        return low, high
+    middle = (low + high) / 2
+    return middle - span / 2, middle + span / 2
 
 
 # --- Exports --------------------------------------------------------------------------------

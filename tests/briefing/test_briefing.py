@@ -14,6 +14,7 @@ import pytest
 
 from apps.accounts.models import Application
 from apps.audit.models import AuditEvent
+from apps.briefing import selectors
 from apps.incidents.models import Incident, IncidentStatus
 from tests.alerts.support import agency_with_geography, published_incident
 from tests.factories import UserFactory
@@ -218,3 +219,23 @@ def test_without_filters_the_last_28_local_days_are_shown(client, scene):
     filters = reply.context["filters"]
     assert (filters.end - filters.start).days == 27
     assert "Export CSV" in reply.content.decode()
+
+
+def test_one_incident_is_a_point_on_a_2_km_grid_not_a_one_cell_map():
+    heat = selectors.heat_grid(points=[(41.80, -87.70)])
+    assert heat["rows"] >= 8 and heat["cols"] >= 8  # was 1 x 1: one cell over the canvas
+    (cell,) = heat["cells"]
+    assert cell == [heat["rows"] // 2, heat["cols"] // 2, 1]
+    south, west, north, east = heat["bounds"]
+    assert south < 41.80 < north and west < -87.70 < east
+    assert abs((south + north) / 2 - 41.80) < 1e-9 and abs((west + east) / 2 + 87.70) < 1e-9
+    assert heat["cell_m"] == selectors.HEAT_CELL_M
+    assert heat["points"] == [[41.80, -87.70]] and heat["total"] == 1
+
+
+def test_many_incidents_make_a_density_grid_without_points():
+    points = [(41.80 + 0.001 * k, -87.70 + 0.002 * (k % 7)) for k in range(40)]
+    heat = selectors.heat_grid(points=points)
+    assert heat["points"] == [] and heat["total"] == 40
+    assert sum(n for _, _, n in heat["cells"]) == 40
+    assert all(0 <= r < heat["rows"] and 0 <= c < heat["cols"] for r, c, _ in heat["cells"])
