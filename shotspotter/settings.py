@@ -332,6 +332,10 @@ ALERTS_EMAIL_BATCH_SIZE = env_int("ALERTS_EMAIL_BATCH_SIZE", 50, minimum=1, maxi
 ALERTS_WEBHOOK_TIMEOUT_S = env_float("ALERTS_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.5)
 # Webhook URLs must be https unless this is on (a CAD on the same private network).
 ALERTS_WEBHOOK_ALLOW_HTTP = env_bool("ALERTS_WEBHOOK_ALLOW_HTTP", DEBUG)
+# Webhook URLs must reach public addresses unless this is on: loopback, private and
+# link-local ones (this server, its network, cloud metadata) are refused when the endpoint
+# is saved and again, after a DNS look-up, before every POST.
+ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
 # The "map" link in alert e-mails; {lat} and {lon} are filled in.
 ALERTS_MAP_LINK = env_str(
     "ALERTS_MAP_LINK",

@@ -19,12 +19,15 @@ Webhooks retry on connection errors, timeouts, 5xx, 408, 425 and 429.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import secrets
 import smtplib
+import socket
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -366,7 +369,11 @@ def _notifications_create(*, message: AlertMessage, incident: Incident) -> list[
         earlier = _followup_ids(incident=incident)
         for root in roots.values():
             user = root.destination.user
-            if not can_use_application(user=user, application=Application.SIREN):
+            # Still a Siren user of this incident's agency (an account can be moved to
+            # another agency after the publish e-mail; it then reads nothing more of it).
+            if user.agency_id != incident.agency_id or not can_use_application(
+                user=user, application=Application.SIREN
+            ):
                 continue
             subscription = selectors.subscription_for(user=user)
             if subscription is not None and not (
@@ -636,6 +643,48 @@ def _retry_email(notification: Notification) -> None:
 # --- Webhooks -------------------------------------------------------------------------------
 
 
+def _non_public_ip(text: str) -> bool:
+    """True for an IP address that is not a public unicast one (loopback, private,
+    link-local such as cloud metadata, shared, reserved, multicast, unspecified)."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return not ip.is_global or ip.is_multicast
+
+
+def webhook_address_refusal(*, url: str, resolve: bool) -> str:
+    """Why the server may not POST to ``url`` ('' when it may).
+
+    An agency super user chooses the URL and reads the response excerpt in the delivery
+    log, so a URL reaching this server or its private network (loopback, private and
+    link-local addresses, cloud metadata) would let a customer probe and read internal
+    services. Refused unless ``ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` is on (a
+    self-hosted server whose CAD is on its own network). With ``resolve`` the host name
+    is looked up too (every address must be public); a failed look-up is left to the
+    POST, which fails and is retried like any network error.
+    """
+    if settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return ""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    refusal = (
+        f"{host} is a private, loopback or link-local address; give the public address "
+        "of your dispatch system."
+    )
+    if host == "localhost" or host.endswith(".localhost") or _non_public_ip(host):
+        return refusal
+    if not resolve or not host:
+        return ""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return ""
+    if any(_non_public_ip(str(info[4][0])) for info in found):
+        return f"{host} resolves to a private, loopback or link-local address."
+    return ""
+
+
 def _validate_endpoint(*, url: str, event_types: list[str], name: str) -> None:
     from django.core.validators import URLValidator
 
@@ -647,6 +696,8 @@ def _validate_endpoint(*, url: str, event_types: list[str], name: str) -> None:
     else:
         if url.startswith("http://") and not settings.ALERTS_WEBHOOK_ALLOW_HTTP:
             errors["url"] = "Use https:// (plain http is allowed only when configured)."
+        elif refusal := webhook_address_refusal(url=url, resolve=False):
+            errors["url"] = refusal
     if not event_types or set(event_types) - set(EVENT_TYPES.values()):
         errors["event_types"] = "Choose one or more of: " + ", ".join(EVENT_TYPES.values()) + "."
     if not name.strip():
@@ -751,6 +802,13 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     if not endpoint.active:
         delivery.status = DeliveryStatus.SKIPPED
         delivery.error = "Endpoint deactivated."
+        delivery.finished_at = timezone.now()
+        delivery.save()
+        return delivery
+    refusal = webhook_address_refusal(url=delivery.url, resolve=True)
+    if refusal:  # never sent, never retried: the URL is not a public receiver
+        delivery.status = DeliveryStatus.FAILED
+        delivery.error = f"Not sent: {refusal}"[:2000]
         delivery.finished_at = timezone.now()
         delivery.save()
         return delivery

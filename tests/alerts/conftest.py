@@ -5,6 +5,8 @@ import pytest
 def _alert_settings(settings, tmp_path):
     settings.SITE_URL = "https://siren.example.org"
     settings.ALERTS_WEBHOOK_ALLOW_HTTP = True
+    # The receivers of these tests listen on 127.0.0.1 (test_webhooks.py turns it off).
+    settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     settings.ALERTS_CAP_SENDER = "alerts@siren.example.org"
     settings.MEDIA_ROOT = tmp_path / "media"
 

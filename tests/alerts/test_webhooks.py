@@ -217,6 +217,55 @@ def test_plain_http_needs_the_setting(client, settings, scene):
     assert reply.status_code == 400 and "https" in str(reply.context["form"].errors["url"])
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:6379/",
+        "https://localhost/x",
+        "https://api.localhost/x",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "https://100.64.0.1/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[fd00::1]/hook",
+    ],
+)
+def test_a_url_reaching_this_server_or_its_network_is_refused(client, settings, scene, url):
+    """An agency super user reads the response excerpt of every delivery: a webhook to a
+    private address would let a customer probe and read the platform's own services."""
+    agency, boss, incident = scene
+    settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    login_verified(client, boss)
+    data = {"name": "CAD", "url": url, "event_types": ["incident.published"]}
+    reply = client.post("/alerts/agency/webhooks/add/", data)
+    assert reply.status_code == 400
+    assert "private, loopback or link-local" in str(reply.context["form"].errors["url"])
+    assert not WebhookEndpoint.objects.exists()
+
+    endpoint = make_endpoint(boss, "https://cad.example.org/x")  # a public name is fine
+    reply = client.post(f"/alerts/agency/webhooks/{endpoint.pk}/", {**data, "active": "on"})
+    assert reply.status_code == 400
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://cad.example.org/x"
+
+
+def test_a_stored_endpoint_reaching_a_private_address_is_never_posted_to(settings, publish, scene):
+    """Checked again before each POST (after a DNS look-up in general): an endpoint saved
+    while private addresses were allowed, or a name that resolves to one, gets nothing."""
+    agency, boss, incident = scene
+    with Receiver(statuses=[200]) as receiver:
+        endpoint = make_endpoint(boss, receiver.url)  # allowed in these tests' settings
+        settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+        publish(incident)
+    assert receiver.requests == []
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempt == 1
+    assert delivery.error.startswith("Not sent: 127.0.0.1 is a private")
+    assert delivery.response_status is None
+
+
 def test_webhook_pages_are_for_the_agency_super_user_of_that_agency(client, publish, scene):
     agency, boss, incident = scene
     with Receiver(statuses=[500, 200]) as receiver:

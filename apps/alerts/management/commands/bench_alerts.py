@@ -108,6 +108,7 @@ class Command(BaseCommand):
                 EMAIL_USE_SSL=False,
                 ALERTS_EMAIL_BATCH_SIZE=batch_size,
                 ALERTS_WEBHOOK_ALLOW_HTTP=True,
+                ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=True,  # the receiver is local
                 CELERY_TASK_ALWAYS_EAGER=True,
             ):
                 self._run(
