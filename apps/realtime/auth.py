@@ -12,9 +12,11 @@ from functools import partial
 
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.base import SessionBase
+from django.db.models import Exists, OuterRef
 from django.utils.crypto import constant_time_compare
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
 def _is_verified(user) -> bool:
@@ -34,7 +36,16 @@ def user_from_session(session_key: str | None):
     user_id = session.get(SESSION_KEY)
     if user_id is None or not session.get(BACKEND_SESSION_KEY):
         return None
-    user = get_user_model().objects.select_related("agency").filter(pk=user_id).first()
+    # Whether the user enrolled an authenticator (then a code is asked even where the role
+    # does not require one: apps.accounts.two_factor.needs_verification), in the same query.
+    confirmed_totp = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+    user = (
+        get_user_model()
+        .objects.select_related("agency")
+        .annotate(has_confirmed_totp=Exists(confirmed_totp))
+        .filter(pk=user_id)
+        .first()
+    )
     if user is None or not user.is_active:
         return None
     # The session is invalid once the password changed (as Django's get_user checks).

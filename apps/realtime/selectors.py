@@ -23,6 +23,23 @@ def latest_event_id(*, audience: str, agency_id: int | None) -> int:
     return last or 0
 
 
+def _second_factor_missing(user) -> bool:
+    """The HTTP pages' rule (``two_factor.needs_verification``): a session without its
+    second factor reads nothing when the role or agency requires one, or when the user
+    enrolled an authenticator voluntarily. ``has_confirmed_totp`` is annotated on
+    websocket users (``auth.user_from_session``); others are asked."""
+    if user.is_verified():
+        return False
+    if user.requires_two_factor:
+        return True
+    has_device = getattr(user, "has_confirmed_totp", None)
+    if has_device is None:
+        from apps.accounts.two_factor import has_confirmed_device
+
+        has_device = has_confirmed_device(user=user)
+    return bool(has_device)
+
+
 def may_receive(*, user, audience: str, agency_id: int | None) -> bool:
     """Whether ``user`` may see events of this stream right now (checked per event)."""
     if user is None or not user.is_authenticated or not user.is_active:
@@ -32,7 +49,7 @@ def may_receive(*, user, audience: str, agency_id: int | None) -> bool:
     if audience == Audience.AGENCY:
         if user.agency_id is None or user.agency_id != agency_id:
             return False
-        if user.requires_two_factor and not user.is_verified():
+        if _second_factor_missing(user):
             return False
         # Live alerts belong to the Alert Console and to Siren.
         return user.application_grants.filter(

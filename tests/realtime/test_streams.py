@@ -14,7 +14,7 @@ from apps.realtime import services
 from apps.realtime.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from apps.realtime.models import Audience, RealtimeEvent
 from shotspotter.asgi import application
-from tests.factories import AgencyFactory, UserFactory, login_verified
+from tests.factories import AgencyFactory, UserFactory, add_totp_device, login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,6 +97,12 @@ def test_reconnect_catches_up_every_missed_event_exactly_once():
             ),
             id="unverified-super-user",
         ),
+        pytest.param(
+            lambda agency: _with_own_authenticator(
+                UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE])
+            ),
+            id="unverified-police-user-with-own-authenticator",
+        ),
     ],
 )
 def test_refused_connections(make_user):
@@ -108,6 +114,36 @@ def test_refused_connections(make_user):
         assert not connected
         assert code in (CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN)
         # End the refused consumer cleanly (a cancelled Redis receive at loop shutdown can hang).
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def _with_own_authenticator(user):
+    """A police user whose agency does not require two-factor login, who enrolled an
+    app anyway: the HTTP pages then ask for a code (two_factor.needs_verification)."""
+    add_totp_device(user)
+    return user
+
+
+def test_a_voluntary_authenticator_is_asked_for_on_the_stream_as_on_the_pages():
+    agency = AgencyFactory()
+    officer = _with_own_authenticator(
+        UserFactory(agency=agency, applications=[Application.ALERT_CONSOLE])
+    )
+    password_only = Client()
+    password_only.force_login(officer)
+    assert password_only.get("/live/agency/events?after=0").status_code == 302  # code page
+    unverified, verified = _session_cookie(officer), _session_cookie(officer, verified=True)
+
+    async def scenario():
+        ws, connected, code = await _connect("/ws/agency/", unverified)
+        assert not connected and code == CLOSE_FORBIDDEN
+        await ws.disconnect()
+        ws, connected, _ = await _connect("/ws/agency/", verified)
+        assert connected
+        mine = await database_sync_to_async(_emit_agency)(agency, number=3)
+        assert (await ws.receive_json_from(timeout=3))["id"] == mine.pk
         await ws.disconnect()
 
     async_to_sync(scenario)()
