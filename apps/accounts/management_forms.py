@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.accounts.models import AGENCY_ROLES, Application, User
+from apps.core.forms import PeriodDateField
 
 AGENCY_ROLE_CHOICES = [(role.value, role.label) for role in AGENCY_ROLES]
 
@@ -51,10 +52,10 @@ class ApplicationAccessForm(forms.Form):
 class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(required=False)
     actor = forms.CharField(label="Actor e-mail contains", max_length=254, required=False)
-    date_from = forms.DateField(
+    date_from = PeriodDateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
+    date_to = PeriodDateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 

@@ -5,6 +5,7 @@ import datetime as dt
 from django import forms
 
 from apps.alerts.models import IncidentType
+from apps.core.forms import PeriodDateField
 from apps.geo.models import Beat, District
 
 DEFAULT_DAYS = 28
@@ -12,8 +13,8 @@ MAX_DAYS = 3 * 366
 
 
 class BriefingFilterForm(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = PeriodDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = PeriodDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     types = forms.MultipleChoiceField(
         choices=IncidentType.choices,
         required=False,

@@ -76,15 +76,17 @@ class AudioForm(forms.Form):
 
     def clean_source_start(self):
         text = self.cleaned_data["source_start"].strip()
+        refusal = forms.ValidationError("An ISO-8601 UTC time, e.g. 2026-11-21T06:00:01.250Z.")
         try:
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise forms.ValidationError(
-                "An ISO-8601 UTC time, e.g. 2026-11-21T06:00:01.250Z."
-            ) from None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            value = value.astimezone(dt.UTC)  # OverflowError for 0001-01-01T00:00+01:00
+        except (ValueError, OverflowError):
+            raise refusal from None
+        if value.year > 9998:  # the window's end (start + duration) must exist too
+            raise refusal
+        return value
 
 
 class LocateForm(forms.Form):

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.core.forms import PeriodDateField
 from apps.geo.models import Beat, District
 from apps.portal.selectors import TYPE_LABELS, SearchQuery
 
 
 class IncidentSearchForm(forms.Form):
-    date_from = forms.DateField(
+    date_from = PeriodDateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
+    date_to = PeriodDateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
     kind = forms.ChoiceField(

@@ -198,6 +198,21 @@ def test_bad_filters_are_refused_and_nothing_is_exported(client, scene):
     assert not AuditEvent.objects.filter(action__startswith="export.").exists()
 
 
+@pytest.mark.parametrize(
+    "dates",
+    [{"end": "9999-12-31"}, {"start": "9999-12-30", "end": "9999-12-31"}, {"start": "0001-01-01"}],
+)
+def test_dates_no_period_can_be_built_from_are_a_400_not_a_500(client, scene, dates):
+    """9999-12-31 has no next day: the period's end was an OverflowError (500)."""
+    agency, analyst = scene
+    client.force_login(analyst)
+    for url in ("/briefing-room/", "/briefing-room/export.csv", "/briefing-room/export.geojson"):
+        reply = client.get(url, dates)
+        assert reply.status_code == 400
+        assert "Choose a date from 1900-01-01 to 9998-12-31." in reply.content.decode()
+    assert not AuditEvent.objects.filter(action__startswith="export.").exists()
+
+
 def test_the_briefing_room_needs_its_own_grant(client, scene):
     agency, analyst = scene
     assert client.get("/briefing-room/").status_code == 302

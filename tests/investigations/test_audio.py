@@ -196,6 +196,20 @@ def test_the_page_shows_the_refusal_and_writes_nothing(client, scene, reviewer):
     assert AudioRequest.objects.filter(investigation=investigation).count() == 1
 
 
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z"])
+def test_a_start_time_at_the_ends_of_the_calendar_is_a_400(client, scene, reviewer, start):
+    """Converting to UTC, or adding the duration, left the datetime range (a 500)."""
+    investigation, sensors, when = scene
+    login_verified(client, reviewer)
+    response = client.post(
+        reverse("investigations:audio", args=[investigation.pk]),
+        {"sensors": [sensors["near"][0].pk], "source_start": start, "duration_s": "6"},
+    )
+    assert response.status_code == 400
+    assert b"An ISO-8601 UTC time" in response.content
+    _nothing_written(investigation)
+
+
 # --- Through the signed sensor API ------------------------------------------------------------
 
 

@@ -228,6 +228,11 @@ def test_investigator_search_rejects_bad_input_clearly(client, agency):
     other_beat = geography(AgencyFactory())[2]
     response = client.get("/investigator/", {"beat": other_beat.pk})
     assert response.status_code == 400
+    # A date whose next day does not exist was an OverflowError (500).
+    for dates in ({"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}):
+        response = client.get("/investigator/", dates)
+        assert response.status_code == 400
+        assert "Choose a date from 1900-01-01 to 9998-12-31." in response.content.decode()
 
 
 # --- Audio ------------------------------------------------------------------------------------

@@ -111,6 +111,12 @@ def test_bad_dates_are_a_clear_400(client, agencies):
     assert b"start date must not be after the end date" in reversed_range.content
     assert not_a_date.status_code == 400
     assert b"Enter a valid date" in not_a_date.content
+    # 9999-12-31 has no next day: it was an OverflowError (500), on the page too.
+    for url in (URL, "/agency/audit/"):
+        last_day = client.get(url, {"date_to": "9999-12-31"})
+        assert last_day.status_code == 400
+        assert b"Choose a date from 1900-01-01 to 9998-12-31." in last_day.content
+    assert not AuditEvent.objects.filter(action="export.audit_csv").exists()
 
 
 def test_spreadsheet_formulas_are_quoted(client, agencies):
