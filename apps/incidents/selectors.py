@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.incidents.models import (
@@ -62,11 +62,17 @@ def incident_sensor_distances(*, incident: Incident) -> QuerySet[ShotPulse]:
 def audio_requests_pending_for_sensor(
     *, sensor, now: dt.datetime | None = None
 ) -> QuerySet[AudioRequest]:
-    """The sensor's requests that may still be fulfilled (pending and not expired)."""
+    """The sensor's requests that may still be fulfilled (pending and not expired), of
+    incidents that still take audio (in review or published, as ``audio_clip_store``
+    checks): once an incident is decided not gunfire its sensors are no longer asked.
+    Investigation requests are withdrawn when the request closes."""
     now = now or timezone.now()
+    takes_audio = Q(incident__isnull=True) | Q(
+        incident__status__in=[IncidentStatus.PENDING_REVIEW, IncidentStatus.PUBLISHED]
+    )
     return (
         AudioRequest.objects.filter(
-            sensor=sensor, status=AudioRequestStatus.PENDING, expires_at__gt=now
+            takes_audio, sensor=sensor, status=AudioRequestStatus.PENDING, expires_at__gt=now
         )
         .select_related("incident__agency", "investigation__agency")
         .order_by("created_at", "id")

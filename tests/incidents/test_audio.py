@@ -343,6 +343,30 @@ def test_requests_are_only_ever_made_for_incidents_in_review(gunshot):
         services.audio_requests_sync(incident=incident, c=343.0)
 
 
+def test_a_sensor_is_no_longer_asked_once_the_incident_is_decided_not_gunfire(client, gunshot):
+    """Audio only for explosive-like incidents: once the review center dismissed it as
+    not gunfire, the sensors still waiting to upload are no longer asked (they were
+    until the request expired, and uploaded audio the server then refused with 409)."""
+    from apps.review import services as review
+    from tests.factories import UserFactory
+
+    deployment, incident = gunshot
+    pending = list(AudioRequest.objects.filter(incident=incident).select_related("sensor"))
+    staff = UserFactory(irc_reviewer=True)
+    review.claim(reviewer=staff, incident_id=incident.pk)
+    review.decide(
+        reviewer=staff,
+        incident_id=incident.pk,
+        decision="not_gunfire",
+        rounds=1,
+        not_gunfire_reason="firecracker",
+    )
+    for request in pending:
+        key = _key_of(deployment, request.sensor)
+        reply = get_audio_requests(client, key=key, serial=request.sensor.serial_number)
+        assert reply.status_code == 200 and reply.json() == {"requests": []}
+
+
 def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):
     """A later shot of the same incident stretches the window to (last - first) + 6 s."""
     deployment, incident = gunshot
