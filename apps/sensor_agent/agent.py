@@ -393,7 +393,10 @@ class SensorAgent:
     # --- privacy housekeeping -----------------------------------------------------------------
 
     def purge(self) -> int:
-        removed = self.buffer.purge(now=self.clock())
+        # Purge as of the next purge: audio that would pass the retention before then goes
+        # now, so no sample is ever on disk longer than the retention (72 h at most), not
+        # the retention plus up to one purge interval.
+        removed = self.buffer.purge(now=self.clock() + self.config.purge_interval_s)
         if removed:
             logger.info(
                 "purged %d audio segment(s) older than %.1f h",

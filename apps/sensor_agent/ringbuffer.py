@@ -5,9 +5,9 @@ since the epoch) and its sample rate: ``seg-<start_us>-<rate>.wav``. Consecutive
 is appended to the current segment until the minute is full.
 
 Privacy (see docs/sensor-agent.md):
-- ``purge()`` deletes every segment that STARTS before now - retention, so no sample
-  stays on disk longer than the retention (at most 72 hours) plus the purge interval;
-  the agent calls it at start-up and on a timer.
+- ``purge()`` deletes every segment that STARTS before now - retention; the agent calls
+  it at start-up and on a timer, as of the next purge (now + the purge interval), so no
+  sample stays on disk longer than the retention (at most 72 hours).
 - The retention cannot be configured above 72 hours (``MAX_RETENTION_HOURS``).
 - ``cut(start, end)`` returns only samples whose times lie inside [start, end) and
   inside the retention; audio leaves this module in no other way.

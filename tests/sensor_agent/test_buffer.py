@@ -87,6 +87,36 @@ def test_agent_tick_purges_on_its_timer(tmp_path):
         agent.close()
 
 
+def test_no_sample_is_ever_on_disk_longer_than_the_retention(tmp_path):
+    """Between two purges audio keeps ageing: the agent purges as of the next purge, so
+    at no moment is a sample older than the retention (it was up to one interval)."""
+    clock = [1_790_000_000.0]
+    config = agent_config(
+        tmp_path,
+        server_url="http://127.0.0.1:9",
+        buffer_retention_hours=1,
+        purge_interval_s=60,
+        heartbeat_interval_s=3600,
+        audio_poll_interval_s=3600,
+    )
+    agent = SensorAgent(config, private_key=generate_private_key(), clock=lambda: clock[0])
+    try:
+        agent.timers.next_heartbeat = agent.timers.next_poll = clock[0] + 1e6
+        start = clock[0]
+        for k in range(12):  # a segment every 7 s, ages 0 s to 77 s
+            agent.buffer.write(ramp(RATE), sample_rate=RATE, start=start - 7 * k)
+        oldest_seen = 0.0
+        while clock[0] < start + HOUR + 300:
+            agent.tick()
+            ages = [clock[0] - s.start for s in agent.buffer.segments()]
+            oldest_seen = max([oldest_seen, *ages])
+            clock[0] += 5
+        assert agent.buffer.segments() == []
+        assert 0 < oldest_seen <= HOUR
+    finally:
+        agent.close()
+
+
 @pytest.mark.parametrize("hours", [72.01, 73, 100, 1e9])
 def test_retention_above_72_hours_is_refused(tmp_path, hours):
     with pytest.raises(ConfigError, match="at most 72 hours|can only be lowered"):
