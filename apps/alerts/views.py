@@ -251,7 +251,9 @@ def cap_access(view):
         from apps.integrations import services as integrations
 
         try:
-            token = integrations.api_token_authenticate(plaintext=header.split(None, 1)[1].strip())
+            # "Bearer " then nothing but a byte Python counts as whitespace (a server
+            # strips only spaces and tabs, not U+00A0): an empty, malformed token.
+            token = integrations.api_token_authenticate(plaintext=header[len("bearer ") :].strip())
         except integrations.TokenRefused as refusal:
             response = HttpResponse(refusal.detail, status=401, content_type="text/plain")
             response["WWW-Authenticate"] = 'Bearer realm="integration-api"'

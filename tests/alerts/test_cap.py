@@ -123,3 +123,7 @@ def test_a_dispatch_system_reads_the_feed_with_an_integration_api_token(client, 
     assert client.get(doc, HTTP_AUTHORIZATION=f"Bearer {other_token}").status_code == 404
     refused = client.get(doc, HTTP_AUTHORIZATION="Bearer sso_nope.nope")
     assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
+    # No token after the scheme (U+00A0 survives the server's trimming): 401, was a 500.
+    for header in ("Bearer ", "Bearer \xa0", "bearer \x85"):
+        refused = client.get(doc, HTTP_AUTHORIZATION=header)
+        assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")

@@ -14,6 +14,7 @@ from apps.alerts.models import (
     Notification,
 )
 from tests.alerts.support import agency_with_geography, published_incident, siren_user
+from tests.factories import AgencyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -172,6 +173,27 @@ def test_updates_and_cancel_follow_up_in_the_same_thread(smtp_server, publish, s
         "update",
         "cancel",
     ]
+
+
+def test_follow_ups_go_only_to_users_still_in_the_incidents_agency(smtp_server, publish, scene):
+    """A platform administrator may move an account to another agency (or deactivate it)
+    after it got the publish e-mail: the incident's updates are then no longer its data."""
+    agency, area, beats, incident = scene
+    moved = siren_user(agency=agency, email="moved@example.org")
+    siren_user(agency=agency, email="stays@example.org")
+    gone = siren_user(agency=agency, email="gone@example.org")
+    publish(incident)
+    assert len(smtp_server.messages) == 3
+    smtp_server.clear()
+    moved.agency = AgencyFactory(system_id="555")
+    moved.save(update_fields=["agency"])
+    gone.is_active = False
+    gone.save(update_fields=["is_active"])
+
+    publish(incident, "update", "comment")
+    publish(incident, "cancel")
+
+    assert [m["To"] for m in smtp_server.messages] == ["stays@example.org"] * 2
 
 
 def test_a_redelivered_task_does_not_send_twice(
