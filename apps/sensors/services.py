@@ -112,6 +112,33 @@ def sensor_register(
     return sensor
 
 
+def sensor_key_rotate(*, sensor: Sensor, public_key: str | bytes, actor=None) -> Sensor:
+    """Replace the sensor's Ed25519 public key (a new key pair on the sensor, or a key that
+    may have leaked). From the commit on only the new key's signatures verify; the old
+    key's are refused. Audited as ``sensor.key_rotated`` with both public keys. Raises
+    ``ValidationError`` (nothing written) for a key that is not usable or is the same."""
+    try:
+        key_b64 = public_key_b64(load_public_key(public_key))
+    except KeyFormatError as exc:
+        raise ValidationError({"public_key": f"Not a usable Ed25519 public key: {exc}."}) from exc
+    with transaction.atomic():
+        locked = Sensor.objects.select_for_update().get(pk=sensor.pk)
+        previous = locked.public_key
+        if key_b64 == previous:
+            raise ValidationError({"public_key": "That is the sensor's current key."})
+        locked.public_key = key_b64
+        locked.save(update_fields=["public_key"])
+        record_event(
+            action="sensor.key_rotated",
+            actor=actor,
+            agency=locked.agency,
+            target=locked,
+            details={"serial": locked.serial_number, "from": previous, "to": key_b64},
+        )
+    sensor.public_key = key_b64
+    return sensor
+
+
 def sensor_set_status(*, sensor: Sensor, status: str, actor=None, request=None) -> Sensor:
     if status not in SensorStatus.values:
         raise ValidationError({"status": f"Unknown status {status!r}."})
