@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from apps.accounts import auth_services, two_factor
 from apps.accounts.models import Agency, ApplicationGrant, LoginThrottle, User
-from apps.core.admin_site import staff_admin_site
+from apps.core.admin_site import AuditedAdminMixin, staff_admin_site
 
 
 @admin.register(Agency, site=staff_admin_site)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("system_id", "name", "time_zone", "require_two_factor_for_police")
     search_fields = ("system_id", "name")
 
@@ -29,7 +29,7 @@ class ApplicationGrantInline(admin.TabularInline):
 
 
 @admin.register(User, site=staff_admin_site)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("email", "full_name", "role", "agency", "is_active", "last_login")
     list_filter = ("role", "is_active", "agency")
     search_fields = ("email", "full_name")
@@ -67,7 +67,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoginThrottle, site=staff_admin_site)
-class LoginThrottleAdmin(admin.ModelAdmin):
+class LoginThrottleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("scope", "key", "failures", "window_started_at", "locked_until", "locked")
     list_filter = ("scope",)
     search_fields = ("key",)
@@ -75,6 +75,13 @@ class LoginThrottleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def audit_agency(self, obj: LoginThrottle):
+        """Deleting an account's counter lifts its lockout: the account's agency sees it."""
+        if obj.scope != LoginThrottle.Scope.ACCOUNT:
+            return None
+        user = User.objects.filter(email__iexact=obj.key).select_related("agency").first()
+        return user.agency if user else None
 
     @admin.display(boolean=True)
     def locked(self, obj: LoginThrottle) -> bool:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.core.admin_site import staff_admin_site
+from apps.core.admin_site import AuditedAdminMixin, staff_admin_site
 from apps.review.models import IncidentHistory, ReviewClaim, ReviewDecision, SurgeMode
 
 
 @admin.register(ReviewClaim, site=staff_admin_site)
-class ReviewClaimAdmin(admin.ModelAdmin):
+class ReviewClaimAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("incident", "reviewer", "claimed_at", "last_activity_at")
     readonly_fields = ("incident", "reviewer", "claimed_at", "last_activity_at")
 
     def has_add_permission(self, request):
         return False
+
+    def audit_agency(self, obj: ReviewClaim):
+        return obj.incident.agency
 
 
 @admin.register(ReviewDecision, site=staff_admin_site)

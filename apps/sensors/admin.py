@@ -1,12 +1,12 @@
 from django.contrib import admin
 
-from apps.core.admin_site import staff_admin_site
+from apps.core.admin_site import AuditedAdminMixin, staff_admin_site
 from apps.sensors import services
 from apps.sensors.models import RefusedRequest, Sensor, SensorStatus
 
 
 @admin.register(Sensor, site=staff_admin_site)
-class SensorAdmin(admin.ModelAdmin):
+class SensorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "serial_number",
         "agency",
