@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from apps.accounts.models import LoginThrottle, User
+from apps.accounts.models import LoginThrottle, Role, User
 from apps.audit.services import client_ip, record_event
 
 logger = logging.getLogger(__name__)
@@ -327,8 +327,16 @@ def send_password_reset(
         agency=user.agency,
         target=user,
         request=request,
-        details={"by": "super_user" if requested_by else "self"},
+        details={"by": _requested_by_kind(requested_by)},
     )
+
+
+def _requested_by_kind(requested_by: User | None) -> str:
+    if requested_by is None:
+        return "self"
+    if requested_by.role == Role.AGENCY_SUPER_USER:
+        return "super_user"
+    return "platform_admin"
 
 
 def reset_mail_limit() -> int:
@@ -365,10 +373,14 @@ def request_password_reset(*, email: str, request: HttpRequest) -> None:
     addresses are registered. Mail failures are logged, not shown, for the same reason.
     More than ``PASSWORD_RESET_MAIL_LIMIT`` requests an hour for one address send nothing
     more (audited as ``auth.password_reset_throttled``), so the form cannot flood a mailbox.
+
+    An invited account that has not chosen a password yet (its invitation link expired
+    or got lost) gets a link too: the link sets its first password, as the invitation's
+    would have.
     """
     email = normalize_email(email)
     user = User.objects.filter(email__iexact=email, is_active=True).first()
-    if user is None or not user.has_usable_password():
+    if user is None:
         record_event(
             action="auth.password_reset_requested",
             target_label=email,

@@ -111,6 +111,43 @@ def test_unknown_or_inactive_address_gets_the_same_page_and_no_mail(client, smtp
     assert [m["To"] for m in smtp_server.messages] == [known.email]
 
 
+def test_invited_account_without_a_password_gets_a_link_to_choose_one(
+    client, smtp_server, settings
+):
+    """An invitation expires after PASSWORD_RESET_TIMEOUT; "Forgot password?" must then
+    send the invited user a new link (it used to send nothing and record "account: none",
+    although the account exists and its invitation tells them to use it)."""
+    invited = UserFactory()
+    invited.set_unusable_password()
+    invited.save()
+    response = request_reset(client, invited.email)
+    assert response["Location"] == "/accounts/password/reset/sent/"
+    assert [m["To"] for m in smtp_server.messages] == [invited.email]
+    event = AuditEvent.objects.get(action="auth.password_reset_requested")
+    assert event.target_id == str(invited.pk) and event.details == {"by": "self"}
+
+    assert (
+        set_new_password(client, reset_link_from(smtp_server, settings), NEW_PASSWORD)["Location"]
+        == "/accounts/reset/done/"
+    )
+    invited.refresh_from_db()
+    assert invited.check_password(NEW_PASSWORD)
+
+
+def test_platform_admin_sent_reset_is_not_called_the_agency_super_user(smtp_server, rf):
+    from apps.accounts.auth_services import send_password_reset
+
+    officer = UserFactory()
+    admin = UserFactory(platform_admin=True)
+    send_password_reset(user=officer, requested_by=admin, request=rf.post("/"))
+    for part in ("plain", "html"):
+        body = html.unescape(smtp_server.body(smtp_server.messages[0], part))
+        assert f"{admin.email}, a ShotSpotter Open platform administrator" in body
+        assert "your agency's super user" not in body
+    event = AuditEvent.objects.get(action="auth.password_reset_requested")
+    assert event.actor == admin and event.details == {"by": "platform_admin"}
+
+
 def test_reset_mails_to_one_address_are_capped_per_hour(client, smtp_server, settings):
     settings.PASSWORD_RESET_MAIL_LIMIT = 2
     user = UserFactory()
