@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+import datetime as dt
 
-from apps.accounts.models import AGENCY_ROLES, Agency, ApplicationGrant, User
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import AGENCY_ROLES, Agency, ApplicationGrant, LoginThrottle, User
 
 
 def agency_users(*, agency: Agency) -> QuerySet[User]:
@@ -23,3 +26,15 @@ def agency_users(*, agency: Agency) -> QuerySet[User]:
 
 def granted_applications(*, user: User) -> list[str]:
     return sorted(grant.application for grant in user.application_grants.all())
+
+
+def lockouts_until(*, users: list[User]) -> dict[int, dt.datetime]:
+    """User id -> end of the log-in lockout in force on their address (absent: none).
+
+    Only the account's own lock: a lock on a client address is not the account's doing.
+    """
+    by_email = {user.email.lower(): user.pk for user in users}
+    rows = LoginThrottle.objects.filter(
+        scope=LoginThrottle.Scope.ACCOUNT, key__in=by_email, locked_until__gt=timezone.now()
+    ).values_list("key", "locked_until")
+    return {by_email[key]: until for key, until in rows}

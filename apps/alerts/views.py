@@ -217,10 +217,13 @@ def webhook_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     return _webhook_detail(request, endpoint, new_secret=secret)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @agency_super_user_required
 def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks to confirm (deleting stops the dispatch system's alerts at once); POST deletes."""
     endpoint = _endpoint(request, pk)
+    if request.method == "GET":
+        return render(request, "alerts/webhook_confirm_delete.html", {"endpoint": endpoint})
     services.webhook_endpoint_delete(endpoint=endpoint, actor=request.user, request=request)
     messages.success(request, f"Endpoint {endpoint.name} deleted.")
     return redirect("alerts:webhooks")

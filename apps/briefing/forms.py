@@ -22,8 +22,12 @@ class BriefingFilterForm(forms.Form):
         label="Types",
         help_text="None ticked: every type.",
     )
-    district = forms.ModelChoiceField(queryset=District.objects.none(), required=False)
-    beat = forms.ModelChoiceField(queryset=Beat.objects.none(), required=False)
+    district = forms.ModelChoiceField(
+        queryset=District.objects.none(), required=False, empty_label="All districts"
+    )
+    beat = forms.ModelChoiceField(
+        queryset=Beat.objects.none(), required=False, empty_label="All beats"
+    )
 
     def __init__(self, *args, agency, today: dt.date, **kwargs):
         super().__init__(*args, **kwargs)

@@ -76,7 +76,10 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    return _error(request, 403, "Forbidden", "You do not have permission to do that.")
+    # The reason the code gave (e.g. "Agency administration is for agency super users.")
+    # tells the user what to ask for; our PermissionDenied messages are written for them.
+    reason = str(exception or "").strip()
+    return _error(request, 403, "No access", reason or "You do not have permission to do that.")
 
 
 def page_not_found(request, exception=None):

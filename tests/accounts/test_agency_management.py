@@ -743,3 +743,54 @@ def test_forged_extra_fields_cannot_pick_agency_or_superuser(boss_client, agency
     assert user.agency == agency
     assert not user.is_superuser
     assert not user.is_staff
+
+
+def test_pages_show_a_locked_out_or_invited_account(boss_client, officer, settings):
+    """An officer locked out by failed log-ins, or invited but without a password yet, used
+    to look "Active" to their super user, who then could not tell why they cannot log in."""
+    from apps.accounts.auth_services import register_login_failure
+
+    settings.LOGIN_FAILURE_LIMIT = 2
+    for _ in range(2):
+        register_login_failure(email=officer.email, request=None, reason="bad_credentials")
+    invited = services.create_agency_user(
+        actor=User.objects.get(email="chief@riverside.example"),
+        email="invited@riverside.example",
+        send_invitation=False,
+    )
+
+    listing = boss_client.get(reverse("agency_admin:users")).content.decode()
+    table = listing[listing.index('<table class="agency-users') :]
+    rows = {
+        email: table[table.index(f">{email}</a>") : table.index("</tr>", table.index(email))]
+        for email in (officer.email, invited.email, "chief@riverside.example")
+    }
+    assert "Locked out" in rows[officer.email]
+    assert "Invited" in rows[invited.email]
+    assert "Active" in rows["chief@riverside.example"]
+
+    detail = boss_client.get(reverse("agency_admin:user_detail", args=[officer.pk]))
+    assert "Locked out until" in detail.content.decode()
+    detail = boss_client.get(reverse("agency_admin:user_detail", args=[invited.pk]))
+    assert "Not chosen yet (invited)" in detail.content.decode()
+
+    # A password reset lifts the lock: the pages say so no more.
+    from apps.accounts.auth_services import clear_login_failures
+
+    clear_login_failures(email=officer.email)
+    detail = boss_client.get(reverse("agency_admin:user_detail", args=[officer.pk]))
+    assert "Locked out" not in detail.content.decode()
+
+
+def test_audit_log_shows_an_account_change_as_the_fields_it_changed(boss_client, boss, officer):
+    """A deactivation's details are two full snapshots of the account; the page printed
+    both as indented JSON in a narrow column (half a screen per event at 1280 px). It
+    now lists the changed field, before and after, and folds the full details away."""
+    services.set_user_active(actor=boss, user=officer, active=False)
+    record_event(action="auth.login", actor=boss, agency=boss.agency, details={"step": "x"})
+    page = boss_client.get(reverse("agency_admin:audit")).content.decode()
+    assert "<strong>is_active</strong>: true → false" in page
+    assert "<strong>email</strong>" not in page  # unchanged fields are not listed
+    assert "<details><summary>All details</summary>" in page
+    short = '<code class="audit-details">{&quot;step&quot;: &quot;x&quot;}</code>'
+    assert short in page  # short details: one line

@@ -51,7 +51,9 @@ def test_publish_emails_matching_users_with_html_and_text(smtp_server, publish, 
     link = f"https://siren.example.org/incident/417/{incident.number}"
     for body in (text, html):
         assert link in body
-        assert "2026-06-09T23:30:00-05:00" in body  # agency time, CDT
+        # Agency time as people read it (it read "2026-06-09T23:30:00-05:00").
+        assert "Tue 2026-06-09 23:30:00 CDT (America/Chicago)" in body
+        assert "2026-06-09T23:30:00-05:00" not in body
         assert "1200 block of W Main St" in body
         assert "District 1" in body and "12" in body
         assert f"{incident.latitude:.6f}"[:8] in body

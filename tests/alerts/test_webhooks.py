@@ -174,6 +174,29 @@ def test_super_user_adds_an_endpoint_and_sees_the_secret_once(client, scene):
     assert endpoint.secret in rotated.content.decode()
 
 
+def test_deleting_an_endpoint_asks_first(client, scene):
+    """One click on "Delete endpoint" used to delete it at once, cutting the dispatch
+    system off; it now opens a confirmation page and only its POST deletes."""
+    agency, boss, incident = scene
+    endpoint = make_endpoint(boss, "http://127.0.0.1:9/hook")
+    login_verified(client, boss)
+    url = f"/alerts/agency/webhooks/{endpoint.pk}/delete/"
+    detail = client.get(f"/alerts/agency/webhooks/{endpoint.pk}/").content.decode()
+    assert f'<a class="button danger" href="{url}">' in detail
+
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "Delete the endpoint CAD?" in page and "http://127.0.0.1:9/hook" in page
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert not AuditEvent.objects.filter(action="alerts.webhook_deleted").exists()
+
+    deleted = client.post(url)
+    assert deleted.status_code == 302 and deleted["Location"] == "/alerts/agency/webhooks/"
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert AuditEvent.objects.filter(action="alerts.webhook_deleted", agency=agency).exists()
+
+
 @pytest.mark.parametrize(
     "data,field",
     [

@@ -151,6 +151,17 @@ def test_the_type_filter(client, scene):
     assert 0 < len(rows) < len(expected_rows(agency))
 
 
+def test_the_place_filters_say_all_districts_and_all_beats(client, scene):
+    """Their empty choice read "---------" (Django's default), unlike the Investigator
+    Portal's "Any district" filters."""
+    agency, analyst = scene
+    client.force_login(analyst)
+    page = client.get("/briefing-room/").content.decode()
+    assert '<option value="" selected>All districts</option>' in page
+    assert '<option value="" selected>All beats</option>' in page
+    assert "---------" not in page
+
+
 def test_exports_are_audited_with_their_filters(client, scene):
     agency, analyst = scene
     client.force_login(analyst)

@@ -44,3 +44,21 @@ def test_home_links_each_granted_application_to_its_real_page(client):
     assert resolve("/siren/").view_name == "portal:siren"
     assert resolve("/briefing-room/").view_name == "briefing:index"
     assert client.get("/console/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/agency/users/", "/alerts/agency/webhooks/", "/privacy/audit.csv"]
+)
+def test_a_refusal_says_why(client, path):
+    """The 403 page said only "Forbidden: You do not have permission to do that." and
+    dropped the reason the code gives, so an officer opening an agency page (a link from
+    a colleague) could not tell that it needs an agency super user."""
+    from tests.factories import login_as
+
+    login_as(client, UserFactory(applications=[Application.SIREN]))
+    response = client.get(path)
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Agency administration is for agency super users." in body
+    assert "You do not have permission to do that." not in body

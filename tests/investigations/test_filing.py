@@ -140,6 +140,30 @@ def test_the_file_page_takes_agency_local_time_and_shows_errors(client, agency, 
     assert investigation.case_number == "HC-2026-17"
 
 
+def test_the_agency_reads_its_request_in_the_local_time_it_filed_it(client, agency, officer_user):
+    """The file page takes agency local time; the list and the request page used to show
+    the same moment only in UTC (13:20 filed, 19:20 shown), with no local time at all."""
+    zone = zoneinfo.ZoneInfo(agency.time_zone)
+    local = dt.datetime(2026, 1, 15, 13, 20, 5, tzinfo=zone)  # CST, UTC-6
+    investigation = file_request(officer_user, occurred_at=local)
+    client.force_login(officer_user)
+
+    listing = client.get(reverse("investigations:list")).content.decode()
+    assert "2026-01-15 13:20:05 CST" in listing
+    assert "19:20:05" not in listing
+
+    page = client.get(
+        reverse("investigations:detail", kwargs={"investigation_id": investigation.pk})
+    ).content.decode()
+    assert "2026-01-15 13:20:05 CST" in page
+    assert "(19:20:05 UTC)" in page  # for the review center's correspondence
+    filed = timezone.localtime(investigation.created_at, zone).strftime("%Y-%m-%d %H:%M")
+    assert filed in page
+    # The audit trail on the request page too.
+    timeline = page[page.index('id="timeline"') :]
+    assert "UTC</span>" not in timeline and (" CST</span>" in timeline or " CDT</span>" in timeline)
+
+
 def test_review_staff_and_users_without_the_grant_get_no_agency_page(client, agency):
     no_grant = UserFactory(agency=agency, applications=[Application.SIREN])
     reviewer = UserFactory(irc_reviewer=True)

@@ -235,6 +235,19 @@ def test_investigator_search_rejects_bad_input_clearly(client, agency):
         assert "Choose a date from 1900-01-01 to 9998-12-31." in response.content.decode()
 
 
+def test_investigator_result_line_never_claims_there_are_no_incidents(client, agency):
+    """A bad search or one matching nothing said "No published incidents." under "Most
+    recent incidents", although the agency has published incidents."""
+    published_incident(agency, address="100 Main St")
+    client.force_login(UserFactory(agency=agency, applications=[Application.INVESTIGATOR_PORTAL]))
+    bad = client.get("/investigator/", {"kind": "bazooka"}).content.decode()
+    assert "Nothing searched: correct the search above." in bad
+    assert "No published incidents." not in bad and "Most recent incidents" not in bad
+    none = client.get("/investigator/", {"address": "nowhere lane"}).content.decode()
+    assert "0 incidents found" in none and "No incident matches this search." in none
+    assert "No published incidents." not in none
+
+
 # --- Audio ------------------------------------------------------------------------------------
 
 
