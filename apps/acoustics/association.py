@@ -222,11 +222,10 @@ class _Pulses:
         sensor_ids = sorted({p.sensor_id for p in self.items})
         index = {sid: k for k, sid in enumerate(sensor_ids)}
         self.sensor = np.array([index[p.sensor_id] for p in self.items])
-        positions = np.zeros((len(sensor_ids), 3))
-        for p in self.items:
-            positions[index[p.sensor_id]] = (p.x, p.y, p.z)
+        last = {p.sensor_id: p for p in self.items}  # a sensor's latest reported position
+        positions = np.array([(last[s].x, last[s].y, last[s].z) for s in sensor_ids], dtype=float)
         self.sensor_ids = sensor_ids
-        self.positions = positions
+        self.positions = positions.reshape(len(sensor_ids), 3)
         self.snr = np.array([np.nan if p.snr_db is None else p.snr_db for p in self.items])
         self.power = np.array(
             [np.nan if p.power_db_spl is None else p.power_db_spl for p in self.items]
@@ -245,6 +244,12 @@ class _Pulses:
         order = np.argsort(keys, kind="stable")
         self._keys = keys[order]
         self._index = keep[order]
+        # For `nearest`: the key just below or above a query is the nearer one when the
+        # query is below or above their midpoint. Sensors' key blocks are 100 s apart, so
+        # a pulse within 50 s of the query is nearer than any other sensor's.
+        self._midpoints = 0.5 * (self._keys[:-1] + self._keys[1:])
+        self._sorted_t = self.t[self._index]
+        self._sorted_sensor = self.sensor[self._index]
 
     def consume(self, members) -> None:
         self.used[members] = True
@@ -255,25 +260,19 @@ class _Pulses:
         self._rebuild()
 
     def nearest(self, sensors: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest unused pulse on each given sensor to each given time: (index, |dt|)."""
+        """Nearest unused pulse on each given sensor to each given time: (index, |dt|).
+
+        (-1, inf) when the sensor has no unused pulse within 50 s of the time."""
         if len(self._keys) == 0:
             shape = np.broadcast(sensors, times).shape
             return np.full(shape, -1), np.full(shape, np.inf)
-        # The nearest key is just below or at the insertion point; each counts only on the
+        # The nearest key, found among the midpoints of consecutive keys, counts only on the
         # same sensor (keys are sensor-major). Written with few numpy calls: it runs for
         # every hypothesis batch.
-        n = len(self._keys)
-        pos = np.searchsorted(self._keys, sensors * self._stride + times)
-        below = self._index[np.maximum(pos - 1, 0)]
-        above = self._index[np.minimum(pos, n - 1)]
-        dt_below = np.abs(self.t[below] - times)
-        ok_below = (pos > 0) & (self.sensor[below] == sensors) & (dt_below < np.inf)
-        dt_below = np.where(ok_below, dt_below, np.inf)
-        dt_above = np.abs(self.t[above] - times)
-        ok_above = (pos < n) & (self.sensor[above] == sensors) & (dt_above < dt_below)
-        best_idx = np.where(ok_above, above, np.where(ok_below, below, -1))
-        best_dt = np.where(ok_above, dt_above, dt_below)
-        return best_idx, best_dt
+        near = np.searchsorted(self._midpoints, sensors * self._stride + times)
+        dt = np.abs(self._sorted_t[near] - times)
+        ok = (self._sorted_sensor[near] == sensors) & (dt < 50.0)
+        return np.where(ok, self._index[near], -1), np.where(ok, dt, np.inf)
 
     def earliest_within(self, sensors: np.ndarray, times: np.ndarray, tolerance: float):
         """Earliest unused pulse on each sensor within +-tolerance of each time: (index, ok).
@@ -285,14 +284,13 @@ class _Pulses:
             return np.full(shape, -1), np.zeros(shape, dtype=bool)
         sensors, times = np.broadcast_arrays(sensors, times)
         pos = np.searchsorted(self._keys, sensors * self._stride + times - tolerance)
-        clipped = np.clip(pos, 0, len(self._keys) - 1)
-        idx = self._index[clipped]
+        clipped = np.minimum(pos, len(self._keys) - 1)
         ok = (
             (pos < len(self._keys))
-            & (self.sensor[idx] == sensors)
-            & (np.abs(self.t[idx] - times) <= tolerance)
+            & (self._sorted_sensor[clipped] == sensors)
+            & (np.abs(self._sorted_t[clipped] - times) <= tolerance)
         )
-        return np.where(ok, idx, -1), ok
+        return np.where(ok, self._index[clipped], -1), ok
 
     def on_sensor_between(self, sensor: int, start: float, end: float) -> np.ndarray:
         """Unused pulses on a sensor with start <= t <= end, in time order."""
@@ -334,10 +332,19 @@ def _searchable(data: _Pulses, config: AssociationConfig) -> bool:
     in_range = gaps <= config.max_range_m
     lo = np.searchsorted(data.t, data.t - window, side="left")
     hi = np.searchsorted(data.t, data.t + window, side="right")
-    worst_rate = 0.0
-    for i in np.flatnonzero(hi - lo > worst_rate * 2.0 * window):
-        count = int(np.count_nonzero(in_range[data.sensor[i], data.sensor[lo[i] : hi[i]]]))
-        worst_rate = max(worst_rate, count / (2.0 * window))
+    # heard[r, k]: pulses among the first k from sensors in range of sensor r, so pulse i's
+    # window [lo, hi) holds heard[sensor_i, hi] - heard[sensor_i, lo]. A block of sensors
+    # at a time bounds the table's size.
+    n = len(data.t)
+    counts = np.zeros(n, dtype=np.int64)
+    block = max(1, 4_000_000 // (n + 1))
+    for first in range(0, len(in_range), block):
+        heard = np.zeros((min(block, len(in_range) - first), n + 1), dtype=np.int64)
+        np.cumsum(in_range[first : first + block, data.sensor], axis=1, out=heard[:, 1:])
+        mine = np.flatnonzero((data.sensor >= first) & (data.sensor < first + block))
+        row = data.sensor[mine] - first
+        counts[mine] = heard[row, hi[mine]] - heard[row, lo[mine]]
+    worst_rate = int(counts.max()) / (2.0 * window)
     worst = worst_rate * 2.0 * config.min_fit_half_width_s
     needed = _sensors_needed(worst, minimum=config.min_sensors, false_alarm_p=config.false_alarm_p)
     available = int(in_range.sum(axis=1).max())
@@ -372,20 +379,37 @@ def _sensors_needed(lam: float, *, minimum: int, false_alarm_p: float) -> int:
             return n
 
 
-def _minimal_solutions(rel_pos: np.ndarray, ranges: np.ndarray, dz2: np.ndarray):
-    """Batched exact solve of 4-pulse sets: rel_pos (m,4,2), ranges (m,4) -> (x, y, b), ok."""
-    ones = np.ones(ranges.shape)
-    a = np.concatenate([-2.0 * rel_pos, 2.0 * ranges[..., None], ones[..., None]], axis=-1)
-    rhs = ranges**2 - np.sum(rel_pos**2, axis=-1) - dz2
-    scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
-    a_scaled = a / scale
-    det = np.linalg.det(a_scaled)
-    ok = np.abs(det) > 1e-6
-    solution = np.zeros((len(a), 4))
-    if np.any(ok):
-        solution[ok] = np.linalg.solve(a_scaled[ok], rhs[ok][..., None])[..., 0]
-    solution = solution / scale[:, 0, :]
-    return solution[:, :3], ok
+_NEXT, _AFTER = np.array([1, 2, 0]), np.array([2, 0, 1])
+
+
+def _minimal_solutions(rel_pos: np.ndarray, ranges: np.ndarray, offsets: np.ndarray):
+    """Batched exact solve of 4-pulse sets: rel_pos (m,4,2), ranges (m,4) and offsets
+    (|p_i|^2 + dz_i^2, m x 4) -> (x, y, b) (m, 3), ok (m,).
+
+    Row i of the linear system is -2 p_i . (x, y) + 2 r_i b + w = r_i^2 - |p_i|^2 - dz_i^2
+    (w = |p|^2 - b^2). Subtracting row 0 removes w and leaves a 3x3 system per set, solved
+    through its cofactors with a few numpy calls and no reductions along short axes
+    (np.linalg.solve on (m, 4, 4) costs a LAPACK call per set). A set counts as degenerate
+    when the 4x4 system with columns scaled to at most 1 has |det| <= 1e-6; that
+    determinant is the 3x3 one over the column scales.
+    """
+    rows = np.concatenate([rel_pos, ranges[..., None]], axis=-1)  # (m, 4, 3): x, y, range
+    rhs = ranges * ranges - offsets
+    # M z = e with z = (-2 x, -2 y, 2 b).
+    m = rows[:, 1:] - rows[:, :1]
+    e = rhs[:, 1:] - rhs[:, :1]
+    # Cofactor matrix: cof[i, j] = m[i+1, j+1] m[i+2, j+2] - m[i+1, j+2] m[i+2, j+1].
+    m1, m2 = m.take(_NEXT, axis=1), m.take(_AFTER, axis=1)
+    cof = m1.take(_NEXT, axis=2) * m2.take(_AFTER, axis=2)
+    cof -= m1.take(_AFTER, axis=2) * m2.take(_NEXT, axis=2)
+    # e^T cof = det z^T, and the first column of m against cof gives (det, 0, 0).
+    products = np.matmul(np.stack([e, m[:, :, 0]], axis=1), cof)
+    det = products[:, 1, 0]
+    size = np.abs(rows)
+    size = np.maximum(np.maximum(size[:, 0], size[:, 1]), np.maximum(size[:, 2], size[:, 3]))
+    ok = np.abs(det) > 1e-6 * size[:, 0] * size[:, 1] * size[:, 2]
+    z = products[:, 0] / np.where(ok, det, 1.0)[:, None]
+    return np.where(ok[:, None], z * [-0.5, -0.5, 0.5], 0.0), ok
 
 
 class _Associator:
@@ -409,15 +433,19 @@ class _Associator:
         pos = self.data.positions
         self.centre = pos[:, :2].mean(axis=0)
         self.rel_xy = pos[:, :2] - self.centre
+        self.rel_positions = np.column_stack([self.rel_xy, pos[:, 2]])  # for `_fit`
         self.dz = np.zeros(len(pos)) if self.match_z is None else pos[:, 2] - self.match_z
         lo, hi = self.rel_xy.min(axis=0), self.rel_xy.max(axis=0)
         self.region = (lo - config.region_margin_m, hi + config.region_margin_m)
         gaps = np.hypot(*(self.rel_xy[:, None, :] - self.rel_xy[None, :, :]).transpose(2, 0, 1))
         self.sensor_gap_s = np.sqrt(gaps**2 + (self.dz[:, None] - self.dz[None, :]) ** 2) / c
+        # Largest arrival-time difference of one wavefront on two sensors, while searching.
+        self.search_reach_s = self.sensor_gap_s + config.search_tolerance_s
         self.neighbours = np.argsort(gaps, axis=1)[:, 1 : 1 + config.neighbour_sensors]
         # Contiguous columns and flags for `_predict`, which runs thousands of times.
         self.rel_x, self.rel_y = self.rel_xy[:, 0].copy(), self.rel_xy[:, 1].copy()
         self.dz2 = self.dz**2
+        self.offsets = self.rel_x**2 + self.rel_y**2 + self.dz2  # |p|^2 + dz^2 per sensor
         self.has_wind = bool(np.any(self.wind))
 
     # -- prediction and matching -------------------------------------------------------
@@ -426,13 +454,23 @@ class _Associator:
         sensors out of range, which then match nothing."""
         dx = self.rel_x - np.asarray(x)[..., None]
         dy = self.rel_y - np.asarray(y)[..., None]
-        dist = np.sqrt(dx * dx + dy * dy + self.dz2)
-        dist = np.where(dist <= self.config.max_range_m, dist, np.nan)
+        # In place where it can: this runs on hundreds of hypotheses x every sensor.
+        dist = dx * dx
+        dist += dy * dy
+        dist += self.dz2
+        np.sqrt(dist, out=dist)
+        np.copyto(dist, np.nan, where=dist > self.config.max_range_m)
         # First-order wind effect: the wavefront drifts with the air (TN 098 shift).
         if self.has_wind:
-            along = (dx * self.wind[0] + dy * self.wind[1]) / np.maximum(dist, 1e-9)
-            dist = dist / (1.0 + along / self.c)
-        return np.asarray(t_emit)[..., None] + dist / self.c
+            along = dx * self.wind[0]
+            along += dy * self.wind[1]
+            along /= np.maximum(dist, 1e-9)
+            along /= self.c
+            along += 1.0
+            dist /= along
+        dist /= self.c
+        dist += np.asarray(t_emit)[..., None]
+        return dist
 
     def _match(self, x, y, t_emit, tolerance) -> np.ndarray:
         """Per sensor the pulse nearest the predicted arrival, or an earlier one of the same
@@ -452,11 +490,9 @@ class _Associator:
         self, members: np.ndarray, start, max_iter: int = 15, final: bool = False
     ) -> Fix | None:
         data = self.data
-        sensors = data.positions[data.sensor[members]].copy()
-        sensors[:, :2] -= self.centre
         try:
             return refine(
-                sensors=sensors,
+                sensors=self.rel_positions[data.sensor[members]],
                 times=data.t[members],
                 c=self.c,
                 start=start,
@@ -513,8 +549,9 @@ class _Associator:
         keys = sensors * data.all_stride
         lo = np.searchsorted(data.all_keys, keys + predicted[sensors] - window, "left")
         hi = np.searchsorted(data.all_keys, keys + predicted[sensors] + window, "right")
-        own = np.isin(sensors, data.sensor[members])
-        return np.maximum(hi - lo - own, 0) / (2.0 * window)
+        own = np.zeros(len(predicted), dtype=bool)
+        own[data.sensor[members]] = True
+        return np.maximum(hi - lo - own[sensors], 0) / (2.0 * window)
 
     def _tighten(self, members: np.ndarray, fix: Fix) -> tuple[np.ndarray, Fix | None]:
         """Keep the members within the fit width that is least likely by chance.
@@ -575,16 +612,14 @@ class _Associator:
         pool_of = np.repeat(np.arange(len(pools)), [len(near) for _, near in pools])
         sensor = np.array([b for b, _ in pools])[pool_of]
         t = data.t[pulse]
-        gap = self.sensor_gap_s[sensor[:, None], sensor[None, :]]
+        reach = self.search_reach_s[sensor[:, None], sensor[None, :]]
         # fits[i, j]: pulse i's pool precedes pulse j's and their times are compatible.
-        fits = (np.abs(t[:, None] - t[None, :]) <= gap + self.config.search_tolerance_s) & (
-            pool_of[:, None] < pool_of[None, :]
-        )
+        fits = (np.abs(t[:, None] - t[None, :]) <= reach) & (pool_of[:, None] < pool_of[None, :])
         i, j, k = np.nonzero(fits[:, :, None] & fits[:, None, :] & fits[None, :, :])
         n_pools = len(pools)
         triple = (pool_of[i] * n_pools + pool_of[j]) * n_pools + pool_of[k]
         order = np.argsort(triple, kind="stable")
-        return np.column_stack([pulse[i[order]], pulse[j[order]], pulse[k[order]]])
+        return pulse[np.column_stack([i, j, k])[order]]
 
     def _hypotheses(self, seed: int, explained: np.ndarray) -> _Candidate | None:
         cfg, data = self.config, self.data
@@ -593,7 +628,7 @@ class _Associator:
         # Pulses on each neighbour that could be the seed's wavefront (one vectorised
         # lookup for all neighbours: this runs for every seed).
         neighbours = self.neighbours[a]
-        reach = self.sensor_gap_s[a, neighbours] + cfg.search_tolerance_s
+        reach = self.search_reach_s[a, neighbours]
         pools = []
         windows = data.on_sensors_between(neighbours, t_seed - reach, t_seed + reach)
         for b, near in zip(neighbours.tolist(), windows, strict=True):
@@ -612,14 +647,15 @@ class _Associator:
             sets = sets[self.rng.choice(len(sets), cfg.max_hypotheses, replace=False)]
         members = np.column_stack([np.full(len(sets), seed), sets])
         sensor = data.sensor[members]
-        ranges = self.c * data.t[members]
-        solution, ok = _minimal_solutions(self.rel_xy[sensor], ranges, self.dz[sensor] ** 2)
+        times = data.t[members]
+        solution, ok = _minimal_solutions(self.rel_xy[sensor], self.c * times, self.offsets[sensor])
         x, y, b = solution.T
         t_emit = b / self.c
-        ok &= self._in_region(x, y) & (t_emit <= data.t[members].min(axis=1) + 1e-3)
-        if not np.any(ok):
-            return None
-        x, y, t_emit = x[ok], y[ok], t_emit[ok]
+        ok &= self._in_region(x, y) & (t_emit <= times.min(axis=1) + 1e-3)
+        if not ok.all():
+            if not ok.any():
+                return None
+            x, y, t_emit = x[ok], y[ok], t_emit[ok]
         predicted = self._predict(x, y, t_emit)
         sensors = np.arange(len(data.sensor_ids))
         matched, dt = data.nearest(sensors[None, :], predicted)
@@ -759,7 +795,7 @@ class _Associator:
         cfg, data = self.config, self.data
         start, end = first - 0.5, last + 0.5
         lo, hi = np.searchsorted(data.t, start, "left"), np.searchsorted(data.t, end, "right")
-        reach = np.hypot(self.rel_xy[:, 0] - x, self.rel_xy[:, 1] - y) <= cfg.max_range_m
+        reach = np.hypot(self.rel_x - x, self.rel_y - y) <= cfg.max_range_m
         others = int(np.count_nonzero(reach[data.sensor[lo:hi]])) - own
         # Chance pulses must land as close to the predictions as the real ones did.
         half_width = min(max(half_width, cfg.min_fit_half_width_s), cfg.tolerance_s)
@@ -784,16 +820,9 @@ class _Associator:
         shot has far more sensors within a few ms than chance allows at some width w,
         while a mixture of echoes and rounds only fits loosely.
         """
-        cfg, data = self.config, self.data
+        cfg = self.config
         fix = candidate.fix
-        predicted = self._predict(fix.x, fix.y, fix.t_emit)
-        sensors = np.flatnonzero(np.isfinite(predicted))
-        window = cfg.local_rate_window_s
-        keys = sensors * data.all_stride
-        lo = np.searchsorted(data.all_keys, keys + predicted[sensors] - window, "left")
-        hi = np.searchsorted(data.all_keys, keys + predicted[sensors] + window, "right")
-        own = np.isin(sensors, data.sensor[candidate.members])
-        rate = np.maximum(hi - lo - own, 0) / (2.0 * window)
+        rate = self._local_rates(fix, candidate.members)
         residuals = np.abs(fix.residuals_s)
         for width in cfg.significance_widths_s:
             n = int(np.count_nonzero(residuals <= width))
@@ -809,7 +838,9 @@ class _Associator:
         n = len(sensors)
         dist = np.hypot(self.rel_xy[:, 0] - x, self.rel_xy[:, 1] - y)
         nearest = np.argpartition(dist, n - 1)[:n] if n < len(dist) else np.arange(len(dist))
-        return len(np.intersect1d(nearest, sensors)) / n
+        given = np.zeros(len(dist), dtype=bool)
+        given[sensors] = True
+        return int(np.count_nonzero(given[nearest])) / n
 
     def _near_coverage(self, candidate: _Candidate) -> float:
         sensors = self.data.sensor[candidate.members]

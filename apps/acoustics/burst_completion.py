@@ -57,27 +57,29 @@ def rounds_matching_template(
     pulse_sensors/pulse_times: every pulse of the input (time-sorted is not required);
     `free` marks those not yet in a shot. Offsets within min_offset_s of 0, of
     taken_offsets_s (rounds already located at this place) or of each other are skipped.
+    A template has one arrival per sensor (ValueError otherwise).
     """
     template_sensors = np.asarray(template_sensors)
     template_times = np.asarray(template_times, dtype=float)
     pulse_sensors = np.asarray(pulse_sensors)
     pulse_times = np.asarray(pulse_times, dtype=float)
-    # Per template sensor: every pulse (for local rates) and the free ones (offsets).
-    all_times, offsets, owners, indices = [], [], [], []
-    for k, (sensor, arrival) in enumerate(zip(template_sensors, template_times, strict=True)):
-        on_sensor = np.flatnonzero(pulse_sensors == sensor)
-        all_times.append(np.sort(pulse_times[on_sensor]))
-        candidates = on_sensor[free[on_sensor]]
-        delta = pulse_times[candidates] - arrival
-        keep = (np.abs(delta) >= min_offset_s) & (np.abs(delta) <= max_offset_s)
-        offsets.append(delta[keep])
-        owners.append(np.full(int(keep.sum()), k))
-        indices.append(candidates[keep])
-    if not offsets:
+    if len(template_sensors) == 0:
         return []
-    delta = np.concatenate(offsets)
-    owner = np.concatenate(owners)
-    index = np.concatenate(indices)
+    # Template position (owner) of each pulse's sensor, -1 for sensors not in the template.
+    by_sensor = np.argsort(template_sensors, kind="stable")
+    sorted_sensors = template_sensors[by_sensor]
+    if np.any(sorted_sensors[1:] == sorted_sensors[:-1]):
+        raise ValueError("a template has one arrival per sensor")
+    slot = np.minimum(np.searchsorted(sorted_sensors, pulse_sensors), len(sorted_sensors) - 1)
+    owner_of = np.where(sorted_sensors[slot] == pulse_sensors, by_sensor[slot], -1)
+    # Offsets that the free pulses of template sensors would set, template sensor by
+    # template sensor (then pulse order), as the sort below breaks ties in that order.
+    delta_of = pulse_times - template_times[owner_of]
+    size = np.abs(delta_of)
+    usable = (owner_of >= 0) & free & (size >= min_offset_s) & (size <= max_offset_s)
+    index = np.flatnonzero(usable)
+    index = index[np.argsort(owner_of[index], kind="stable")]
+    delta, owner = delta_of[index], owner_of[index]
     tries = len(delta)  # every free pulse could have set the offset
     if tries < min_sensors:
         return []
@@ -93,6 +95,7 @@ def rounds_matching_template(
     starts = starts[np.argsort(-entries[starts], kind="stable")]
     found: list[TemplateRound] = []
     blocked = [0.0, *taken_offsets_s]
+    all_times = None
     for start in starts[:max_peaks]:
         window = slice(start, ends[start])
         if len(set(owner[window].tolist())) < min_sensors:
@@ -103,6 +106,8 @@ def rounds_matching_template(
         members = _closest_per_sensor(delta, owner, index, centre, tolerance_s)
         if len(members) < min_sensors:
             continue
+        if all_times is None:  # every pulse of each template sensor, for local rates
+            all_times = [np.sort(pulse_times[pulse_sensors == k]) for k in template_sensors]
         chance = _chance(
             all_times=all_times,
             predicted=template_times + centre,

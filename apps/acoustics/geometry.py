@@ -7,6 +7,7 @@ in local metres (the live-fire data) use `LocalMetres`, which passes them throug
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -127,18 +128,30 @@ class LocalMetres:
         return np.asarray(xyz, dtype=float)
 
 
+@functools.lru_cache(maxsize=64)
+def _hull_equations(xy_bytes: bytes) -> np.ndarray | None:
+    """Facet equations of the convex hull of (n, 2) float64 points given as bytes, or None
+    when they span no area. Cached: one array's sensors are tested for every shot."""
+    pts = np.unique(np.frombuffer(xy_bytes).reshape(-1, 2), axis=0)
+    if len(pts) < 3:
+        return None
+    try:
+        equations = ConvexHull(pts).equations
+    except QhullError:
+        return None  # collinear: zero area
+    equations.flags.writeable = False
+    return equations
+
+
 def inside_hull(*, point, sensors_xy) -> bool:
     """Is the 2D point inside (or on) the convex hull of the sensors' horizontal positions?
 
     Fewer than three distinct sensors, or collinear sensors, span no area: nothing is inside.
     """
-    pts = np.unique(np.asarray(sensors_xy, dtype=float)[:, :2], axis=0)
-    if len(pts) < 3:
+    xy = np.ascontiguousarray(np.asarray(sensors_xy, dtype=float)[:, :2])
+    equations = _hull_equations(xy.tobytes())
+    if equations is None:
         return False
-    try:
-        hull = ConvexHull(pts)
-    except QhullError:
-        return False  # collinear: zero area
     # Facet equations: normal . p + offset <= 0 inside; allow 1 mm for points on an edge.
-    xy = np.asarray(point, dtype=float)[:2]
-    return bool(np.all(hull.equations[:, :2] @ xy + hull.equations[:, 2] <= 1e-3))
+    p = np.asarray(point, dtype=float)[:2]
+    return bool(np.all(equations[:, :2] @ p + equations[:, 2] <= 1e-3))

@@ -27,6 +27,8 @@ PULSE_FIELDS = (
     "power_dB_SPL",
 )
 _REQUIRED_FIELDS = ("pulse_uuid", "serial_number", "arrival_time_utc", "location")
+_REQUIRED_SET, _FIELD_SET = frozenset(_REQUIRED_FIELDS), frozenset(PULSE_FIELDS)
+_AXES = frozenset("xyz")
 
 
 class PulseFileError(ValueError):
@@ -91,8 +93,8 @@ def pulse_from_record(record, *, where: str) -> Pulse:
     """One JSON record of an allpulses file -> Pulse, with a clear error if malformed."""
     if not isinstance(record, dict):
         raise PulseFileError(f"{where}: expected an object, got {type(record).__name__}")
-    missing = [name for name in _REQUIRED_FIELDS if name not in record]
-    if missing:
+    if not record.keys() >= _REQUIRED_SET:
+        missing = [name for name in _REQUIRED_FIELDS if name not in record]
         raise PulseFileError(f"{where}: missing field(s) {', '.join(missing)}")
     uuid, serial = record["pulse_uuid"], record["serial_number"]
     if not isinstance(uuid, str) or not uuid:
@@ -106,11 +108,15 @@ def pulse_from_record(record, *, where: str) -> Pulse:
     location = record["location"]
     if not isinstance(location, dict):
         raise PulseFileError(f"{where}: location must be an object with x, y, z")
-    missing = [axis for axis in ("x", "y", "z") if axis not in location]
-    if missing:
+    if not location.keys() >= _AXES:
+        missing = [axis for axis in ("x", "y", "z") if axis not in location]
         raise PulseFileError(f"{where}: location is missing {', '.join(missing)}")
-    x, y, z = (_finite_number(location[a], what=f"location.{a}", where=where) for a in "xyz")
-    extras = {k: v for k, v in record.items() if k not in PULSE_FIELDS}
+    x = _finite_number(location["x"], what="location.x", where=where)
+    y = _finite_number(location["y"], what="location.y", where=where)
+    z = _finite_number(location["z"], what="location.z", where=where)
+    extras = {}
+    if not record.keys() <= _FIELD_SET:
+        extras = {k: v for k, v in record.items() if k not in _FIELD_SET}
     return Pulse(
         pulse_uuid=uuid,
         sensor_id=serial,

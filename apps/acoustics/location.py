@@ -270,23 +270,41 @@ def mlg(
     )
 
 
-def _model_rows(x, y, b, sx, sy, dz2, rel_times, c, wx, wy):
-    """Residuals (m) and the (3, n) Jacobian (transposed) for the source (x, y, b = c * tau).
+def _model_columns(sensors_x, sensors_y, dz2, rel_times, c: float, wx: float, wy: float):
+    """The per-sensor terms of `_model_rows` that do not depend on the source."""
+    # q = sensor - (t_i - tau) wind - source: the wavefront drifts with the air.
+    drift_x, drift_y = sensors_x - rel_times * wx, sensors_y - rel_times * wy
+    return drift_x, drift_y, dz2, c * rel_times, wx / c, wy / c, np.array([-wx / c, -wy / c])
 
-    Works on 1-D columns (sensor x, y, squared height offset): refinement calls it
-    thousands of times on a dozen sensors, where each numpy call's overhead outweighs its
-    work, so it makes as few calls as it can."""
-    delays = rel_times - b / c  # t_i - tau
-    qx = sx - delays * wx - x
-    qy = sy - delays * wy - y
-    dist = np.sqrt(qx * qx + qy * qy + dz2)
-    residual = c * delays - dist  # observed range minus geometric range
-    safe = np.maximum(dist, 1e-9)
-    jac_t = np.empty((3, len(dist)))
-    np.divide(qx, safe, out=jac_t[0])  # d(residual)/dp = +q/|q|
-    np.divide(qy, safe, out=jac_t[1])
-    jac_t[2] = -1.0 - (jac_t[0] * wx + jac_t[1] * wy) / c
-    return residual, jac_t
+
+def _model_rows(x: float, y: float, b: float, columns) -> np.ndarray:
+    """(4, n): the Jacobian (transposed) and, last, the residuals (m) for the source
+    (x, y, b = c * tau).
+
+    `columns` are made once per fit (`_model_columns`): refinement calls this thousands of
+    times on a dozen sensors, where each numpy call's overhead outweighs its work, so it
+    makes as few calls as it can and works in place."""
+    drift_x, drift_y, dz2, ranges, wx_c, wy_c, minus_wind_c = columns
+    rows = np.empty((4, len(ranges)))
+    qx, qy = rows[0], rows[1]
+    np.add(drift_x, b * wx_c - x, out=qx)
+    np.add(drift_y, b * wy_c - y, out=qy)
+    dist = qx * qx
+    dist += qy * qy
+    dist += dz2
+    np.sqrt(dist, out=dist)
+    np.subtract(ranges, dist, out=rows[3])  # observed range minus geometric range
+    rows[3] -= b
+    rows[:2] /= np.maximum(dist, 1e-9, out=dist)  # d(residual)/dp = +q/|q|
+    # d(residual)/db = -1 - (q/|q|) . wind / c
+    np.matmul(minus_wind_c, rows[:2], out=rows[2])
+    rows[2] -= 1.0
+    return rows
+
+
+def _huber_weights(residual: np.ndarray, huber_m: float) -> np.ndarray:
+    """IRLS weights min(1, huber_m / |r|), written as one division (huber_m > 0)."""
+    return huber_m / np.maximum(np.abs(residual), huber_m)
 
 
 def _solve_symmetric_3x3(m, v) -> tuple[float, float, float]:
@@ -366,47 +384,53 @@ def refine(
     dz = _vertical_offsets(sensors, source_z)
     wind = np.asarray(wind_xy, dtype=float)[:2]
     x, y, b = float(start[0]), float(start[1]), float(c * (start[2] - t_ref))
-    sx, sy, dz2 = sensors[:, 0].copy(), sensors[:, 1].copy(), dz**2
     wx, wy = float(wind[0]), float(wind[1])
+    if huber_s is not None and not huber_s > 0:
+        raise LocationError("the Huber threshold must be a positive number of seconds")
     huber_m = None if huber_s is None else huber_s * c
     weights = np.ones(n)
     converged = False
     damping = 0.0
-    residual, jac_t = _model_rows(x, y, b, sx, sy, dz2, rel, c, wx, wy)
+    columns = _model_columns(sensors[:, 0], sensors[:, 1], dz**2, rel, c, wx, wy)
+    rows = _model_rows(x, y, b, columns)
     for _ in range(max_iter):
         if huber_m is not None:
-            weights = np.minimum(1.0, huber_m / np.maximum(np.abs(residual), 1e-12))
-        sw = np.sqrt(weights)
-        jw_t, rw = jac_t * sw, residual * sw
-        normal = (jw_t @ jw_t.T).tolist()
-        gradient = (jw_t @ rw).tolist()
-        cost = float(rw @ rw)
+            weights = _huber_weights(rows[3], huber_m)
+        # One product gives J^T W J, J^T W r and r^T W r (rows: Jacobian, then residual).
+        products = ((rows * weights) @ rows.T).tolist()
+        normal = [row[:3] for row in products[:3]]
+        gradient = products[3][:3]
+        cost = products[3][3]
         while True:
             # Levenberg damping scales the diagonal only.
-            damped = [row[:] for row in normal]
-            for k in range(3):
-                damped[k][k] *= 1.0 + damping
-            step = tuple(-v for v in _solve_symmetric_3x3(damped, gradient))
-            trial = (x + step[0], y + step[1], b + step[2])
-            new_residual, new_jac_t = _model_rows(*trial, sx, sy, dz2, rel, c, wx, wy)
+            damped = normal
+            if damping:
+                damped = [row[:] for row in normal]
+                for k in range(3):
+                    damped[k][k] *= 1.0 + damping
+            dx, dy, db = _solve_symmetric_3x3(damped, gradient)  # minus the step
+            trial = (x - dx, y - dy, b - db)
+            new_rows = _model_rows(*trial, columns)
+            new_residual = new_rows[3]
             new_cost = float(weights @ (new_residual * new_residual))
             if new_cost <= cost * (1 + 1e-12) or damping > 1e6:
                 break
             damping = max(damping * 10.0, 1e-3)
-        (x, y, b), residual, jac_t = trial, new_residual, new_jac_t
+        (x, y, b), rows = trial, new_rows
         damping *= 0.1
-        if abs(step[0]) + abs(step[1]) + abs(step[2]) < 1e-3:  # metres
+        if abs(dx) + abs(dy) + abs(db) < 1e-3:  # metres
             converged = True
             break
-    params = np.array([x, y, b])
-    jac = jac_t.T
-    if not np.all(np.isfinite(params)):
+    residual, jac = rows[3], rows[:3].T
+    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(b)):
         raise LocationError("location diverged")
     if huber_m is not None:
-        weights = np.minimum(1.0, huber_m / np.maximum(np.abs(residual), 1e-12))
+        weights = _huber_weights(residual, huber_m)
     jw = jac * np.sqrt(weights)[:, None]
     normal = jw.T @ jw
-    if np.linalg.cond(normal) > 1e14:
+    # Condition number (as np.linalg.cond, without its overhead) above 1e14.
+    singular = np.linalg.svd(normal, compute_uv=False)
+    if singular[-1] <= 0.0 or singular[0] / singular[-1] > 1e14:
         raise LocationError("degenerate sensor geometry (e.g. collinear sensors)")
     dof = n - 3
     if timing_sigma_s is not None:
@@ -426,10 +450,10 @@ def refine(
         sigma_s, scale = MIN_TIMING_SIGMA_S, CHI2_2DOF_95
         cov = (sigma_s * c) ** 2 * np.linalg.inv(normal)
     return Fix(
-        x=float(params[0]),
-        y=float(params[1]),
+        x=x,
+        y=y,
         z=source_z,
-        t_emit=float(t_ref + params[2] / c),
+        t_emit=float(t_ref + b / c),
         residuals_s=residual / c,
         weights=weights,
         cov_xy=cov[:2, :2],

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pytest
 
 from apps.acoustics.association import DEFAULT_CONFIG, associate
 from apps.acoustics.burst_completion import rounds_matching_template
@@ -154,3 +155,52 @@ def test_template_search_needs_min_sensors_agreeing_within_the_tolerance():
         rounds_matching_template(pulse_sensors=sensors_, pulse_times=times, free=free, **again)
         == []
     )
+
+
+def test_a_template_with_two_arrivals_on_one_sensor_is_refused():
+    # A located shot has one pulse per sensor; the search maps each pulse to its sensor's
+    # template arrival, which two arrivals on one sensor would make ambiguous.
+    with pytest.raises(ValueError, match="one arrival per sensor"):
+        rounds_matching_template(
+            template_sensors=np.array([0, 1, 2, 1]),
+            template_times=np.array([0.1, 0.2, 0.3, 0.4]),
+            pulse_sensors=np.array([0, 1, 2, 1, 0, 1, 2]),
+            pulse_times=np.array([0.1, 0.2, 0.3, 0.4, 1.1, 1.2, 1.3]),
+            free=np.ones(7, dtype=bool),
+            tolerance_s=0.002,
+            min_sensors=3,
+            min_offset_s=0.05,
+            max_offset_s=10.0,
+            taken_offsets_s=[],
+            rate_window_s=0.25,
+            false_alarm_p=3e-4,
+            max_peaks=200,
+        )
+
+
+def test_template_sensors_may_be_any_labels_in_any_order():
+    # The same repeat as above with sensors labelled 40, 10, 30, ... and the pulses shuffled.
+    labels = np.array([40, 10, 30, 70, 20, 60])
+    template_times = np.array([0.50, 0.79, 0.90, 1.50, 1.62, 1.99])
+    offset = 2.417
+    sensors_ = np.concatenate([labels, labels[[3, 0, 2, 1]], [50, 50]])
+    times = np.concatenate([template_times, template_times[[3, 0, 2, 1]] + offset, [0.3, 2.9]])
+    shuffle = np.random.default_rng(1).permutation(len(times))
+    free = np.arange(len(times)) >= len(template_times)
+    (found,) = rounds_matching_template(
+        template_sensors=labels,
+        template_times=template_times,
+        pulse_sensors=sensors_[shuffle],
+        pulse_times=times[shuffle],
+        free=free[shuffle],
+        tolerance_s=0.002,
+        min_sensors=4,
+        min_offset_s=0.05,
+        max_offset_s=10.0,
+        taken_offsets_s=[],
+        rate_window_s=0.25,
+        false_alarm_p=3e-4,
+        max_peaks=200,
+    )
+    assert abs(found.offset_s - offset) < 1e-9
+    assert sorted(shuffle[found.members].tolist()) == [6, 7, 8, 9]

@@ -91,3 +91,14 @@ def test_degenerate_hulls_contain_nothing():
     assert not inside_hull(point=(5, 5), sensors_xy=[(0, 0), (10, 10), (20, 20), (30, 30)])
     assert not inside_hull(point=(0, 0), sensors_xy=[(0, 0), (0, 0), (1, 1)])
     assert not inside_hull(point=(0, 0), sensors_xy=[(0, 0)])
+
+
+def test_inside_hull_answers_for_each_array_when_arrays_alternate():
+    # The hull of an array is kept between calls: arrays of the same size must not mix.
+    square = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)]
+    shifted = [(x + 1000.0, y) for x, y in square]
+    for _ in range(2):
+        assert inside_hull(point=(50, 50), sensors_xy=square)
+        assert not inside_hull(point=(50, 50), sensors_xy=shifted)
+        assert inside_hull(point=(1050, 50), sensors_xy=np.array(shifted))
+        assert not inside_hull(point=(1050, 50), sensors_xy=square)

@@ -279,3 +279,10 @@ def test_mlg_is_less_efficient_than_the_refined_fix():
         ):
             errors.append(np.sum((np.array([fix.x, fix.y]) - array.source) ** 2))
     assert math.sqrt(np.mean(algebraic)) > 1.15 * math.sqrt(np.mean(refined))
+
+
+def test_a_huber_threshold_must_be_positive():
+    times = arrivals((310.0, 620.0))
+    for huber_s in (0.0, -0.002, float("nan")):
+        with pytest.raises(LocationError, match="Huber threshold"):
+            locate(sensors=SENSORS, times=times, c=C, huber_s=huber_s)
