@@ -16,6 +16,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # Embedded mode: SQLite, in-memory channel layer, Celery tasks in-process, console e-mail.
 run: export DEBUG ?= 1
+# Links in e-mails and CAP documents point at this server (`make run PORT=8765` linked to
+# port 8000); a SITE_URL set in the environment wins. A server listening on every
+# interface (HOST=0.0.0.0) is linked as 127.0.0.1.
+run: export SITE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 # The city simulator drives virtual sensors through the real signed API, so incidents
 # arrive in the review queue; it waits for the server and stops with it.
 run: $(VENV)/.installed

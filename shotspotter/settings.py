@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     # A database outage met in a view: 503 page or problem (apps.core.unavailable).
     "apps.core.unavailable.DatabaseUnavailableMiddleware",
+    # An unknown /api/... URL is problem+json 404, under DEBUG too.
+    "apps.core.middleware.ApiNotFoundProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

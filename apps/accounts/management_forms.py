@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.accounts.models import AGENCY_ROLES, Application, User
+from apps.audit.labels import action_label
 from apps.core.forms import PeriodDateField
 
 AGENCY_ROLE_CHOICES = [(role.value, role.label) for role in AGENCY_ROLES]
@@ -61,7 +62,10 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, actions: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action")] + [(a, a) for a in actions]
+        # People read the label; the code is what is filtered on (and in the CSV).
+        self.fields["action"].choices = [("", "Any action")] + sorted(
+            ((a, action_label(a)) for a in actions), key=lambda choice: choice[1].lower()
+        )
 
     def clean(self):
         cleaned = super().clean()

@@ -27,6 +27,7 @@ from apps.accounts.management_forms import (
 )
 from apps.accounts.models import Application, Role, User
 from apps.accounts.selectors import agency_users, granted_applications, lockouts_until
+from apps.audit.labels import action_label
 from apps.audit.selectors import agency_event_actions, agency_events
 
 AUDIT_PAGE_SIZE = 50
@@ -308,6 +309,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         event.details_line = json.dumps(event.details, sort_keys=True, default=str)
         event.details_inline = len(event.details_line) <= AUDIT_DETAILS_INLINE_CHARS
         event.changes = _audit_changes(event.details)
+        event.action_label = action_label(event.action)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "agency": agency}

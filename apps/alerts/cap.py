@@ -82,10 +82,19 @@ def build_cap(
     sub(alert, "source", "ShotSpotter Open Incident Review Center")
     sub(alert, "scope", "Restricted")
     sub(alert, "restriction", f"Law enforcement use: {agency_name}")
+    reason = facts.get("review_reason")
     if kind == MessageKind.UPDATE and change:
-        sub(alert, "note", CHANGE_TEXT.get(change, change))
+        note = CHANGE_TEXT.get(change, change)
+        if change == "reclassified":
+            note = f"The incident was reclassified as {facts['type_label']}."
+        sub(alert, "note", note + (f" Reason: {reason}" if reason else ""))
     elif kind == MessageKind.CANCEL:
-        sub(alert, "note", "Alert withdrawn: the incident was found not to be gunfire.")
+        sub(
+            alert,
+            "note",
+            f"Alert withdrawn: the review center reviewed it as {_withdrawn_as(facts)}."
+            + (f" Reason: {reason}" if reason else ""),
+        )
     if references:
         sub(alert, "references", " ".join(",".join(triple) for triple in references))
     sub(alert, "incidents", facts["reference"])
@@ -98,7 +107,7 @@ def build_cap(
     sub(info, "responseType", "AllClear" if cancelled else "Assess")
     sub(info, "urgency", "Past" if cancelled else "Immediate")
     sub(info, "severity", "Unknown" if cancelled else "Severe")
-    sub(info, "certainty", "Unlikely" if cancelled else CERTAINTY[facts["type"]])
+    sub(info, "certainty", "Unlikely" if cancelled else CERTAINTY.get(facts["type"], "Unlikely"))
     sub(info, "eventCode")
     code = info[-1]
     sub(code, "valueName", "ShotSpotterIncidentType")
@@ -133,10 +142,19 @@ def _within(facts: dict) -> str:
     return within_text(shown if shown is not None else ellipse["semi_major_m"])
 
 
+def _withdrawn_as(facts: dict) -> str:
+    """ "not gunfire (firework)": the new classification of a withdrawn alert."""
+    return facts["type_label"].lower() if facts["type"] == "not_gunfire" else "not gunfire"
+
+
 def _description(facts: dict, *, cancelled: bool) -> str:
     lines = []
     if cancelled:
-        lines.append("This alert was withdrawn by the review center.")
+        lines.append(
+            f"CANCELLED: this alert was withdrawn by the review center ({_withdrawn_as(facts)})."
+        )
+        if facts.get("review_reason"):
+            lines.append(f"Reason: {facts['review_reason']}")
     lines += [
         f"{facts['headline']} at {facts['where']}.",
         f"First shot {facts['local_time']} ({facts['time_zone']}).",

@@ -28,7 +28,7 @@ class AlertPreferencesForm(forms.Form):
         required=False,
         label="Only at these times",
         help_text="Your agency's local time, e.g. 22:00-06:00 (nights) or "
-        "07:00-15:00, 19:00-23:00. Empty: any time.",
+        "07:00-15:00, 19:00-24:00 (24:00: until midnight). Empty: any time.",
     )
     incident_types = forms.MultipleChoiceField(
         choices=IncidentType.choices,

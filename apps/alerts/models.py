@@ -122,6 +122,8 @@ class AlertMessage(models.Model):
         return EVENT_TYPES[self.kind]
 
 
+TEST_EVENT = "test"  # a test delivery's event type (not subscribable: always allowed)
+
 EVENT_TYPES = {
     MessageKind.PUBLISH: "incident.published",
     MessageKind.UPDATE: "incident.updated",
@@ -206,8 +208,13 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
     )
+    # None for a test delivery ("Send test delivery" on the endpoint's page).
     message = models.ForeignKey(
-        AlertMessage, on_delete=models.CASCADE, related_name="webhook_deliveries"
+        AlertMessage,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_deliveries",
     )
     delivery_id = models.UUIDField(default=uuid.uuid4, help_text="Same for every attempt.")
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -234,3 +241,8 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.delivery_id} attempt {self.attempt} ({self.status})"
+
+    @property
+    def event_type(self) -> str:
+        """The ``X-ShotSpotter-Event`` it is sent with: the message's event, or ``test``."""
+        return self.message.event_type if self.message_id else TEST_EVENT

@@ -14,12 +14,13 @@ from apps.alerts.models import MessageKind
 from apps.alerts.services import alert_message_record, new_event_id
 
 
-def _record(incident_id: int, kind: str, change: str = "") -> None:
+def _record(incident_id: int, kind: str, change: str = "", reason: str = "") -> None:
     alert_message_record(
         event_uuid=new_event_id(),
         incident_id=int(incident_id),
         kind=kind,
         change=change,
+        reason=reason,
         with_emails=True,
     )
 
@@ -28,9 +29,9 @@ def on_published(sender, incident_id, **kwargs) -> None:
     _record(incident_id, MessageKind.PUBLISH)
 
 
-def on_updated(sender, incident_id, change, **kwargs) -> None:
-    _record(incident_id, MessageKind.UPDATE, change)
+def on_updated(sender, incident_id, change, reason="", **kwargs) -> None:
+    _record(incident_id, MessageKind.UPDATE, change, reason or "")
 
 
-def on_cancelled(sender, incident_id, **kwargs) -> None:
-    _record(incident_id, MessageKind.CANCEL)
+def on_cancelled(sender, incident_id, reason="", **kwargs) -> None:
+    _record(incident_id, MessageKind.CANCEL, reason=reason or "")

@@ -152,7 +152,23 @@ def incident_facts(incident: Incident) -> dict:
         "revision": incident.revision,
     }
     facts["where"] = where_text(facts)
+    decision = review_decision(incident)
+    if decision is not None and decision.decision == NOT_GUNFIRE:
+        # Withdrawn: the type officers read is the new classification, not the type the
+        # rounds suggest ("Multiple gunshots" on a cancel hid the cancellation).
+        facts["type"] = NOT_GUNFIRE
+        facts["type_label"] = not_gunfire_label(decision)
+        facts["not_gunfire_reason"] = decision.not_gunfire_reason or None
     return facts
+
+
+NOT_GUNFIRE = "not_gunfire"
+
+
+def not_gunfire_label(decision) -> str:
+    """ "Not gunfire (Firework)", or "Not gunfire" without a reason."""
+    reason = decision.get_not_gunfire_reason_display() if decision.not_gunfire_reason else ""
+    return f"Not gunfire ({reason})" if reason else "Not gunfire"
 
 
 def _iso(value: dt.datetime) -> str:
@@ -167,11 +183,23 @@ def parse_clock(text: str) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
-def in_time_window(*, local: dt.time, start: dt.time, end: dt.time) -> bool:
-    """Start inclusive, end exclusive; a window whose start is after its end crosses midnight."""
+END_OF_DAY = "24:00"  # a window's end only: "22:00-24:00" runs until midnight
+
+
+def in_time_window(*, local: dt.time, start: dt.time, end: dt.time | None) -> bool:
+    """Start inclusive, end exclusive; a window whose start is after its end crosses midnight.
+
+    ``end`` None is 24:00, the end of the day."""
+    if end is None:
+        return local >= start
     if start < end:
         return start <= local < end
     return local >= start or local < end
+
+
+def window_end(text: str) -> dt.time | None:
+    """A stored window end: None for 24:00 (``dt.time`` stops at 23:59:59.999999)."""
+    return None if text == END_OF_DAY else parse_clock(text)
 
 
 def local_wall_time(*, when: dt.datetime, time_zone: str) -> dt.time:
@@ -216,7 +244,7 @@ def subscription_matches(
     if subscription.time_windows:
         local = local_wall_time(when=when, time_zone=time_zone)
         if not any(
-            in_time_window(local=local, start=parse_clock(start), end=parse_clock(end))
+            in_time_window(local=local, start=parse_clock(start), end=window_end(end))
             for start, end in subscription.time_windows
         ):
             return False

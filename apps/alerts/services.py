@@ -44,6 +44,7 @@ from apps.alerts import selectors
 from apps.alerts.cap import build_cap, cap_identifier, cap_sender, cap_time
 from apps.alerts.models import (
     EVENT_TYPES,
+    TEST_EVENT,
     AlertMessage,
     AlertSubscription,
     DeliveryStatus,
@@ -78,6 +79,7 @@ def parse_time_windows(text: str) -> list[list[str]]:
     """ "22:00-06:00, 12:00-13:30" -> [["22:00", "06:00"], ["12:00", "13:30"]].
 
     Raises ValidationError naming the bad part. Empty text: no windows (any time).
+    A window may end at 24:00, the end of the day ("22:00-24:00": until midnight).
     """
     windows = []
     for raw in (text or "").replace(";", ",").split(","):
@@ -88,14 +90,21 @@ def parse_time_windows(text: str) -> list[list[str]]:
         if len(pieces) != 2:
             raise ValidationError(f"{part!r}: write a window as HH:MM-HH:MM, e.g. 22:00-06:00.")
         clean = []
-        for piece in pieces:
+        for index, piece in enumerate(pieces):
             try:
                 hours, minutes = piece.split(":")
                 value = (int(hours), int(minutes))
             except ValueError:
                 raise ValidationError(f"{piece!r} is not a time; use HH:MM (24-hour).") from None
-            if not (0 <= value[0] <= 23 and 0 <= value[1] <= 59):
-                raise ValidationError(f"{piece!r} is not a time of day (00:00 to 23:59).")
+            if value == (24, 0):
+                if index == 0:
+                    raise ValidationError(
+                        f"{part!r}: 24:00 ends a day; a window starts at 00:00 to 23:59."
+                    )
+            elif not (0 <= value[0] <= 23 and 0 <= value[1] <= 59):
+                raise ValidationError(
+                    f"{piece!r} is not a time of day (00:00 to 23:59, or 24:00 as an end)."
+                )
             clean.append(f"{value[0]:02d}:{value[1]:02d}")
         if clean[0] == clean[1]:
             raise ValidationError(
@@ -205,13 +214,17 @@ def alert_message_record(
     incident_id: int,
     kind: str,
     change: str = "",
+    reason: str = "",
     with_emails: bool = False,
 ) -> AlertMessage:
     """Make the alert message of a review event and everything it must be delivered to.
 
     ``with_emails`` also makes its e-mail notifications in this transaction (the review
     signals' receivers do, inside the publishing transaction); without it,
-    ``alerts.create_emails`` makes them after the commit.
+    ``alerts.create_emails`` makes them after the commit. ``reason`` is the reviewer's
+    reason for a reclassification or cancel, or a comment's text: the alert repeats it
+    (facts ``review_reason``). A cancel keeps the headline of the alert it withdraws and
+    every follow-up names the type alerted before (``previous_type_label``).
     """
     if kind not in MessageKind.values:
         raise ValueError(f"unknown alert message kind {kind!r}")
@@ -229,6 +242,12 @@ def alert_message_record(
         previous = list(incident.alert_messages.order_by("sequence"))
         sequence = (previous[-1].sequence if previous else 0) + 1
         facts = selectors.incident_facts(incident)
+        note = " ".join(reason.split()) if kind != MessageKind.PUBLISH else ""
+        facts["review_reason"] = note or None
+        facts["previous_type_label"] = previous[-1].facts.get("type_label") if previous else None
+        if kind == MessageKind.CANCEL and previous:
+            # What is withdrawn is the alert officers read, not a type guessed from rounds.
+            facts["headline"] = previous[-1].facts["headline"]
         sent_at = timezone.now().replace(microsecond=0)
         identifier = cap_identifier(
             system_id=incident.agency.system_id, number=incident.number, sequence=sequence
@@ -351,6 +370,21 @@ def email_subject(*, facts: dict) -> str:
     return " ".join(subject.split())  # no line breaks: they would forge headers
 
 
+def followup_subject(*, message: AlertMessage, root_subject: str) -> str:
+    """A follow-up's subject: a cancel or a change of what was alerted says so up front.
+
+    "CANCELLED: <the alert's subject>"; "UPDATED: <the new subject>" for a reclassification
+    or a moved location; "Re: <the alert's subject>" for a comment. The In-Reply-To and
+    References headers keep them in the alert's thread.
+    """
+    original = root_subject.removeprefix("Re: ")
+    if message.kind == MessageKind.CANCEL:
+        return f"CANCELLED: {original}"
+    if message.change in ("reclassified", "location_moved"):
+        return f"UPDATED: {email_subject(facts=message.facts)}"
+    return f"Re: {original}"
+
+
 def _notifications_create(*, message: AlertMessage, incident: Incident) -> list[int]:
     rows: list[Notification] = []
     if message.kind == MessageKind.PUBLISH:
@@ -385,9 +419,7 @@ def _notifications_create(*, message: AlertMessage, incident: Incident) -> list[
                 _notification(
                     message=message,
                     destination=destination,
-                    subject=root.subject
-                    if root.subject.startswith("Re: ")
-                    else f"Re: {root.subject}",
+                    subject=followup_subject(message=message, root_subject=root.subject),
                     replies_to=root,
                     references=[root.message_id, *earlier.get(destination.pk, [])],
                 )
@@ -778,6 +810,53 @@ def webhook_secret_rotate(*, endpoint: WebhookEndpoint, actor: User, request=Non
     return endpoint.secret
 
 
+def webhook_test_send(*, endpoint: WebhookEndpoint, actor: User, request=None) -> WebhookDelivery:
+    """Queue one signed POST of a ``test`` event to the endpoint (audited).
+
+    It goes the way alerts go (same signature, headers and address checks) and is in the
+    endpoint's delivery log, so a super user can check the dispatch system accepts the
+    current secret before a real alert depends on it. It is sent even to an inactive
+    endpoint and never retried.
+    """
+    event_id = new_event_id()
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": TEST_EVENT,
+            "created": timezone.now().replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "sequence": None,
+            "change": None,
+            "cap_identifier": None,
+            "incident": None,
+            "endpoint": endpoint.name,
+            "agency": endpoint.agency.system_id,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint, message=None, url=endpoint.url, request_body=body
+        )
+        record_event(
+            action="alerts.webhook_test_sent",
+            actor=actor,
+            agency=endpoint.agency,
+            target=endpoint,
+            request=request,
+            details={"url": endpoint.url, "delivery_id": str(delivery.delivery_id)},
+        )
+        delivery_pk = delivery.pk
+
+        def queue() -> None:
+            from apps.alerts import tasks
+
+            tasks.deliver_webhook.delay(delivery_pk)
+
+        _queue_after_commit(queue)
+    return delivery
+
+
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: User, request=None) -> None:
     record_event(
         action="alerts.webhook_deleted",
@@ -799,7 +878,7 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint", "message").get(pk=delivery_id)
     endpoint = delivery.endpoint
-    if not endpoint.active:
+    if not endpoint.active and delivery.message_id is not None:  # a test is sent anyway
         delivery.status = DeliveryStatus.SKIPPED
         delivery.error = "Endpoint deactivated."
         delivery.finished_at = timezone.now()
@@ -818,7 +897,7 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         "Content-Type": "application/json",
         "User-Agent": f"ShotSpotterOpen-Webhooks/{settings.APP_VERSION}",
         SIGNATURE_HEADER: signature_header(secret=endpoint.secret, timestamp=timestamp, body=body),
-        "X-ShotSpotter-Event": EVENT_TYPES[delivery.message.kind],
+        "X-ShotSpotter-Event": delivery.event_type,
         "X-ShotSpotter-Delivery": str(delivery.delivery_id),
         "X-ShotSpotter-Attempt": str(delivery.attempt),
     }
@@ -848,7 +927,9 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     delivery.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
     delivery.finished_at = timezone.now()
     if retry:
-        if delivery.attempt >= settings.ALERTS_WEBHOOK_MAX_ATTEMPTS:
+        if delivery.message_id is None:  # a test delivery: one attempt, its result shown
+            delivery.status = DeliveryStatus.FAILED
+        elif delivery.attempt >= settings.ALERTS_WEBHOOK_MAX_ATTEMPTS:
             delivery.status = DeliveryStatus.FAILED
             delivery.error += " (gave up)"
         else:

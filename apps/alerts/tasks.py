@@ -8,9 +8,11 @@ from apps.alerts import services
 
 
 @shared_task(name="alerts.record_message", acks_late=True)
-def record_message(event_uuid: str, incident_id: int, kind: str, change: str = "") -> int:
+def record_message(
+    event_uuid: str, incident_id: int, kind: str, change: str = "", reason: str = ""
+) -> int:
     message = services.alert_message_record(
-        event_uuid=event_uuid, incident_id=incident_id, kind=kind, change=change
+        event_uuid=event_uuid, incident_id=incident_id, kind=kind, change=change, reason=reason
     )
     return message.pk
 

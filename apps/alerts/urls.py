@@ -13,6 +13,7 @@ urlpatterns = [
     path("agency/webhooks/add/", views.webhook_add, name="webhook_add"),
     path("agency/webhooks/<int:pk>/", views.webhook_detail, name="webhook_detail"),
     path("agency/webhooks/<int:pk>/rotate/", views.webhook_rotate, name="webhook_rotate"),
+    path("agency/webhooks/<int:pk>/test/", views.webhook_test, name="webhook_test"),
     path("agency/webhooks/<int:pk>/delete/", views.webhook_delete, name="webhook_delete"),
     # CAP 1.2 (session log-in with Siren access)
     path("cap/<str:system_id>.xml", views.cap_feed, name="cap_feed"),

@@ -209,12 +209,26 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _webhook_detail(request, endpoint)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @agency_super_user_required
 def webhook_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks to confirm (the old secret fails at once, so the dispatch system rejects
+    alerts until it has the new one); POST rotates and shows the new secret once."""
     endpoint = _endpoint(request, pk)
+    if request.method == "GET":
+        return render(request, "alerts/webhook_confirm_rotate.html", {"endpoint": endpoint})
     secret = services.webhook_secret_rotate(endpoint=endpoint, actor=request.user, request=request)
     return _webhook_detail(request, endpoint, new_secret=secret)
+
+
+@require_POST
+@agency_super_user_required
+def webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST a signed ``test`` event to the endpoint; its result is in the delivery log."""
+    endpoint = _endpoint(request, pk)
+    services.webhook_test_send(endpoint=endpoint, actor=request.user, request=request)
+    messages.success(request, "Test delivery sent: its result is at the top of the delivery log.")
+    return redirect("alerts:webhook_detail", pk=endpoint.pk)
 
 
 @require_http_methods(["GET", "POST"])

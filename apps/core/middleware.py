@@ -31,3 +31,30 @@ class ContentSecurityPolicyMiddleware:
         if not request.path.startswith("/platform-admin/"):
             response.headers.setdefault("Content-Security-Policy", self.policy)
         return response
+
+
+class ApiNotFoundProblemMiddleware:
+    """An unknown ``/api/...`` URL answers problem+json 404, under DEBUG too.
+
+    ``handler404`` (``apps.core.views.page_not_found``) already does so without DEBUG, but
+    with DEBUG Django answers a URL that matches no route with its HTML debug page before
+    any handler runs, and an API client then had HTML to parse. Placed outside
+    ``CommonMiddleware`` so a missing trailing slash is still redirected first.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith("/api/")
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            from apps.core.problems import problem_response
+
+            return problem_response(
+                status=404, title="Not found", detail="There is no such API URL."
+            )
+        return response

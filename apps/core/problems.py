@@ -104,6 +104,9 @@ def problem_exception_handler(exc, context):
         body["detail"] = str(data["detail"])
     else:
         body["detail"] = "The request was not valid."
+        if isinstance(data, dict) and data:
+            # Name what was wrong: "The request was not valid: page_size."
+            body["detail"] = f"The request was not valid: {', '.join(map(str, data))}."
         body["errors"] = data
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE

@@ -7,7 +7,7 @@ incident answers exactly like one that does not exist.
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -27,12 +27,36 @@ NOT_FOUND_DETAIL = "No such incident."
 
 
 class IncidentPagination(PageNumberPagination):
+    """``page`` and ``page_size`` must be whole numbers from 1 (``page`` may be ``last``):
+    anything else is a 400 naming the parameter. DRF answered ``?page=abc`` or ``?page=0``
+    with 404 "Invalid page." and replaced a bad ``page_size`` by the default without a
+    word. A page past the end stays a 404; a ``page_size`` above the maximum is capped."""
+
     page_size_query_param = "page_size"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        errors = {}
+        for name, allowed in (
+            (self.page_query_param, self.last_page_strings),
+            (self.page_size_query_param, ()),
+        ):
+            value = request.query_params.get(name)
+            if value is None or value in allowed or _positive_whole_number(value):
+                continue
+            also = f" or {', '.join(repr(word) for word in allowed)}" if allowed else ""
+            errors[name] = [f"A whole number from 1{also}; got {value[:40]!r}."]
+        if errors:
+            raise ValidationError(errors)
+        return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request):
         self.page_size = integration_setting("INTEGRATION_API_PAGE_SIZE")
         self.max_page_size = integration_setting("INTEGRATION_API_MAX_PAGE_SIZE")
         return super().get_page_size(request)
+
+
+def _positive_whole_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) >= 1
 
 
 class IntegrationAPIView(APIView):

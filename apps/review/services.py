@@ -590,7 +590,12 @@ def add_comment(*, author, incident_id: int, text: str, request=None) -> Inciden
                 "created_at": entry.created_at.isoformat(),
             },
         )
-        _send_in_transaction(signals.incident_updated, incident_id=incident.pk, change="comment")
+        _send_in_transaction(
+            signals.incident_updated,
+            incident_id=incident.pk,
+            change="comment",
+            reason=data["text"],
+        )
     return entry
 
 
@@ -671,11 +676,16 @@ def reclassify(
         if was_gunfire and now_gunfire:
             _emit_agency("incident.reclassified", incident, reason=data["reason"])
             _send_in_transaction(
-                signals.incident_updated, incident_id=incident.pk, change="reclassified"
+                signals.incident_updated,
+                incident_id=incident.pk,
+                change="reclassified",
+                reason=data["reason"],
             )
         elif was_gunfire:
             _emit_agency("incident.cancelled", incident, reason=data["reason"])
-            _send_in_transaction(signals.incident_cancelled, incident_id=incident.pk)
+            _send_in_transaction(
+                signals.incident_cancelled, incident_id=incident.pk, reason=data["reason"]
+            )
     return current
 
 

@@ -8,10 +8,11 @@ slow work (SMTP, HTTP) with ``transaction.on_commit(..., robust=True)``, which r
 after the commit and whose failure must never undo or fail the change.
 
 - ``incident_published(incident_id)``: the review center published an alert.
-- ``incident_updated(incident_id, change)``: new information on a published incident;
-  ``change`` is one of ``UPDATE_KINDS``.
-- ``incident_cancelled(incident_id)``: a published alert was withdrawn (reclassified
-  as not gunfire).
+- ``incident_updated(incident_id, change, reason="")``: new information on a published
+  incident; ``change`` is one of ``UPDATE_KINDS``; ``reason`` is the reviewer's reason for
+  a reclassification or the text of a comment (the alert repeats it).
+- ``incident_cancelled(incident_id, reason="")``: a published alert was withdrawn
+  (reclassified as not gunfire); ``reason`` is the reviewer's reason.
 """
 
 from django.dispatch import Signal

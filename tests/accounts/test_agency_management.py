@@ -794,3 +794,49 @@ def test_audit_log_shows_an_account_change_as_the_fields_it_changed(boss_client,
     assert "<details><summary>All details</summary>" in page
     short = '<code class="audit-details">{&quot;step&quot;: &quot;x&quot;}</code>'
     assert short in page  # short details: one line
+
+
+def test_audit_log_shows_actions_as_words_with_the_code_in_small_text(boss_client, boss, officer):
+    """The table and the filter showed raw codes like ``agency_user.applications_change``."""
+    services.set_user_active(actor=boss, user=officer, active=False)
+    record_event(action="agency_user.applications_change", actor=boss, agency=boss.agency)
+    record_event(action="platform_admin.agency.change", agency=boss.agency)
+    record_event(action="something.brand_new", actor=boss, agency=boss.agency)
+    response = boss_client.get(reverse("agency_admin:audit"))
+    page = response.content.decode()
+    title = "Action code (the CSV export and the filter use it)"
+    small = f'<br><small class="muted"><code title="{title}">'
+    for label, code in [
+        ("User&#x27;s applications changed", "agency_user.applications_change"),
+        ("User deactivated", "agency_user.deactivate"),
+        ("Platform administrator: agency changed", "platform_admin.agency.change"),
+        ("Something brand new", "something.brand_new"),
+    ]:
+        assert f'<td data-label="Action">{label}{small}{code}</code></small></td>' in page
+    # The filter lists the words and filters on the code.
+    choices = dict(response.context["form"].fields["action"].choices)
+    assert choices["agency_user.applications_change"] == "User's applications changed"
+    assert '<option value="agency_user.deactivate">User deactivated</option>' in page
+    assert '<table class="audit-log stacked">' in page  # the phone layout stays
+    filtered = boss_client.get(
+        reverse("agency_admin:audit"), {"action": "agency_user.applications_change"}
+    )
+    assert [e.action for e in filtered.context["page"]] == ["agency_user.applications_change"]
+
+
+def test_every_action_the_code_records_has_a_label():
+    """A label is written for each literal action code in apps/ (a new code falls back to
+    its words, but should get one)."""
+    import pathlib
+    import re
+
+    from apps.audit.labels import ACTION_LABELS
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "apps"
+    codes = set()
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        codes |= set(re.findall(r'action="([a-z_]+\.[a-z_.]+)"', text))
+        codes |= set(re.findall(r'= "((?:agency_user|auth)\.[a-z_]+)"', text))
+        codes |= set(re.findall(r'"(review\.surge_o(?:n|ff))"', text))
+    assert codes and not codes - set(ACTION_LABELS), sorted(codes - set(ACTION_LABELS))

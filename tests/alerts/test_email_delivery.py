@@ -154,20 +154,24 @@ def test_updates_and_cancel_follow_up_in_the_same_thread(smtp_server, publish, s
     followups = smtp_server.messages
     assert [m["To"] for m in followups] == ["officer@example.org"] * 3
     root = first["officer@example.org"]["Message-ID"]
+    original = first["officer@example.org"]["Subject"].strip()
     for message in followups:
         assert message["In-Reply-To"] == root
         assert message["References"].split()[0] == root
-        assert (
-            message["Subject"].strip() == "Re: " + first["officer@example.org"]["Subject"].strip()
-        )
         assert message["Message-ID"] != root
+    # A reclassification and a cancel say so in the subject; a comment is a plain reply.
+    assert [m["Subject"].strip() for m in followups] == [
+        "UPDATED: " + original,  # the fixture reclassifies to the same type
+        "Re: " + original,
+        "CANCELLED: " + original,
+    ]
     assert len({m["Message-ID"] for m in followups}) == 3
     assert followups[2]["References"].split() == [
         root,
         followups[0]["Message-ID"],
         followups[1]["Message-ID"],
     ]
-    assert "the incident was reclassified" in smtp_server.body(followups[0])
+    assert "UPDATED: reclassified as Multiple gunshots." in smtp_server.body(followups[0])
     assert "CANCELLED" in smtp_server.body(followups[2])
     assert list(AlertMessage.objects.values_list("kind", flat=True)) == [
         "publish",
@@ -288,3 +292,100 @@ def test_a_line_break_in_the_address_cannot_forge_headers(smtp_server, publish, 
     (message,) = smtp_server.messages
     assert message["Bcc"] is None and smtp_server.envelopes[0].rcpt_tos == ["officer@example.org"]
     assert "12 Main St Bcc: everyone@example.org" in message["Subject"]
+
+
+def _decided_and_published(*, incident, rounds, django_capture_on_commit_callbacks):
+    from apps.incidents.models import IncidentStatus
+    from apps.review import services as review
+    from tests.factories import UserFactory
+
+    incident.status = IncidentStatus.PENDING_REVIEW
+    incident.published_at = None
+    incident.save()
+    reviewer = UserFactory(irc_reviewer=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        review.claim(reviewer=reviewer, incident_id=incident.pk)
+        review.decide(
+            reviewer=reviewer, incident_id=incident.pk, decision="multiple_gunshots", rounds=rounds
+        )
+    return reviewer
+
+
+def test_a_cancel_says_cancelled_in_subject_and_body_with_the_reason(
+    smtp_server, scene, django_capture_on_commit_callbacks
+):
+    """Reclassified as not gunfire: the follow-up read "Re: Multiple gunshots (15 rounds…)",
+    "Type: Multiple gunshots" and no reason, so it hid that the alert was withdrawn."""
+    from apps.review import services as review
+
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    reviewer = _decided_and_published(
+        incident=incident,
+        rounds=15,
+        django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
+    )
+    (first,) = smtp_server.messages
+    smtp_server.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        review.reclassify(
+            reviewer=reviewer,
+            incident_id=incident.pk,
+            decision="not_gunfire",
+            not_gunfire_reason="firework",
+            reason="Fireworks show at the park, seen on camera",
+        )
+
+    (cancel,) = smtp_server.messages
+    subject = cancel["Subject"].strip()
+    assert subject.startswith("CANCELLED: Multiple gunshots (15 rounds) — ")
+    assert subject.endswith(f"#417-{incident.number}")
+    assert cancel["In-Reply-To"] == first["Message-ID"]
+    assert cancel["References"].split()[0] == first["Message-ID"]
+    text = smtp_server.body(cancel, "plain")
+    html = smtp_server.body(cancel, "html")
+    assert text.splitlines()[0].startswith("CANCELLED:")
+    assert "not gunfire" in text.splitlines()[0]
+    for body in (text, html):
+        assert "Fireworks show at the park, seen on camera" in body
+        assert "Multiple gunshots" not in body.split("Type")[1].split("\n")[0]
+    assert "Type:            Not gunfire (Firework)" in text
+    assert "<td>Not gunfire (Firework)</td>" in html
+    assert html.index("CANCELLED") < html.index("<h1>")
+
+
+def test_a_reclassification_says_updated_with_the_new_type(
+    smtp_server, scene, django_capture_on_commit_callbacks
+):
+    from apps.review import services as review
+
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    reviewer = _decided_and_published(
+        incident=incident,
+        rounds=3,
+        django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
+    )
+    (first,) = smtp_server.messages
+    smtp_server.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        review.reclassify(
+            reviewer=reviewer,
+            incident_id=incident.pk,
+            decision="single_gunshot",
+            rounds=1,
+            reason="Echoes off the warehouse",
+        )
+        review.add_comment(author=reviewer, incident_id=incident.pk, text="Shots near the park.")
+
+    update, comment = smtp_server.messages
+    assert update["Subject"].strip().startswith("UPDATED: Single gunshot — ")
+    assert update["In-Reply-To"] == first["Message-ID"]
+    text = smtp_server.body(update, "plain")
+    first_line = text.splitlines()[0]
+    assert first_line.startswith("UPDATED:")
+    assert "Single gunshot" in first_line and "Multiple gunshots" in first_line
+    assert "Echoes off the warehouse" in text
+    assert "Type:            Single gunshot" in text
+    # A comment is not a change of what was alerted: it stays a plain reply.
+    assert comment["Subject"].strip() == "Re: " + first["Subject"].strip()

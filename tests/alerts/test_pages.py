@@ -45,6 +45,8 @@ def test_preferences_are_saved_and_shown(client):
         ("25:00-06:00", "not a time of day"),
         ("ten-six", "is not a time"),
         ("06:00-06:00", "same time"),
+        ("24:00-06:00", "ends a day"),
+        ("22:00-24:01", "not a time of day"),
     ],
 )
 def test_bad_time_windows_are_refused_and_nothing_is_saved(client, windows, message):
@@ -107,3 +109,17 @@ def test_super_user_sees_failed_addresses_and_resets_them(client, smtp_server, p
 
     client.force_login(UserFactory(agency=agency, applications=[Application.SIREN]))
     assert client.get("/alerts/agency/deliveries/").status_code == 403
+
+
+def test_a_window_may_end_at_24_00(client):
+    """ "22:00-24:00" was refused: "'24:00' is not a time of day"."""
+    agency, *_ = agency_with_geography()
+    user = siren_user(agency=agency, email="officer@example.org")
+    client.force_login(user)
+    reply = client.post(
+        "/alerts/preferences/", {"enabled": "on", "time_windows": "22:00-24:00, 00:00-01:00"}
+    )
+    assert reply.status_code == 302, reply.context and reply.context["form"].errors
+    sub = AlertSubscription.objects.get(user=user)
+    assert sub.time_windows == [["22:00", "24:00"], ["00:00", "01:00"]]
+    assert "22:00-24:00, 00:00-01:00" in client.get("/alerts/preferences/").content.decode()

@@ -197,6 +197,38 @@ def test_deleting_an_endpoint_asks_first(client, scene):
     assert AuditEvent.objects.filter(action="alerts.webhook_deleted", agency=agency).exists()
 
 
+def test_making_a_new_secret_asks_first_and_is_audited(client, scene):
+    """One click on "Make a new secret" used to replace it at once: the dispatch system
+    then rejected every alert until someone gave it the new one. It now asks first."""
+    agency, boss, incident = scene
+    endpoint = make_endpoint(boss, "http://127.0.0.1:9/hook")
+    old_secret = endpoint.secret
+    login_verified(client, boss)
+    url = f"/alerts/agency/webhooks/{endpoint.pk}/rotate/"
+    detail = client.get(f"/alerts/agency/webhooks/{endpoint.pk}/").content.decode()
+    assert f'<a class="button secondary" href="{url}">Make a new secret…</a>' in detail
+    assert f'action="{url}"' not in detail  # no one-click form any more
+
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "Make a new signing secret for CAD?" in page and "http://127.0.0.1:9/hook" in page
+    assert "stops working <strong>at once</strong>" in page
+    assert f'href="/alerts/agency/webhooks/{endpoint.pk}/">Cancel</a>' in page
+    endpoint.refresh_from_db()
+    assert endpoint.secret == old_secret
+    assert old_secret not in page
+    assert not AuditEvent.objects.filter(action="alerts.webhook_secret_rotated").exists()
+
+    rotated = client.post(url)
+    assert rotated.status_code == 200
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old_secret and endpoint.secret in rotated.content.decode()
+    (event,) = AuditEvent.objects.filter(action="alerts.webhook_secret_rotated", agency=agency)
+    assert event.actor_id == boss.pk
+    assert client.put(url).status_code == 405
+
+
 @pytest.mark.parametrize(
     "data,field",
     [
@@ -313,3 +345,99 @@ def test_webhook_pages_are_for_the_agency_super_user_of_that_agency(client, publ
     client.logout()
     assert client.get("/alerts/agency/webhooks/").status_code == 302
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def test_a_cancel_through_the_review_services_carries_the_new_type_and_reason(
+    scene, django_capture_on_commit_callbacks
+):
+    """Reclassified as not gunfire: the webhook said type "multiple_gunshots" (guessed from
+    the rounds) and neither it nor the CAP Cancel gave the reviewer's reason."""
+    from xml.etree import ElementTree as ET
+
+    from apps.alerts.cap import CAP_NS, validate_cap
+    from apps.incidents.models import IncidentStatus
+    from apps.review import services as review
+
+    agency, boss, incident = scene
+    incident.status = IncidentStatus.PENDING_REVIEW
+    incident.published_at = None
+    incident.save()
+    reviewer = UserFactory(irc_reviewer=True)
+    with Receiver(statuses=[200, 200]) as receiver:
+        make_endpoint(boss, receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            review.claim(reviewer=reviewer, incident_id=incident.pk)
+            review.decide(
+                reviewer=reviewer, incident_id=incident.pk, decision="possible_gunfire", rounds=3
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            review.reclassify(
+                reviewer=reviewer,
+                incident_id=incident.pk,
+                decision="not_gunfire",
+                not_gunfire_reason="backfire",
+                reason="Truck backfiring, heard on the sensor audio",
+            )
+
+    published, cancelled = (json.loads(r["body"]) for r in receiver.requests)
+    assert receiver.requests[1]["headers"]["X-ShotSpotter-Event"] == "incident.cancelled"
+    assert cancelled["type"] == "incident.cancelled"
+    facts = cancelled["incident"]
+    assert facts["type"] == "not_gunfire" and facts["type_label"] == "Not gunfire (Backfire)"
+    assert facts["not_gunfire_reason"] == "backfire"
+    assert facts["review_reason"] == "Truck backfiring, heard on the sensor audio"
+    # It names the alert it withdraws, not a type guessed from the rounds.
+    assert facts["headline"] == published["incident"]["headline"] == "Possible gunfire (3 rounds)"
+    assert facts["previous_type_label"] == "Possible gunfire"
+
+    cap = incident.alert_messages.get(sequence=2).cap_xml
+    validate_cap(cap)
+    root = ET.fromstring(cap.encode())
+    ns = {"cap": CAP_NS}
+    assert root.find("cap:msgType", ns).text == "Cancel"
+    note = root.find("cap:note", ns).text
+    assert "not gunfire (backfire)" in note and "Truck backfiring" in note
+    assert root.find("cap:info/cap:headline", ns).text == "CANCELLED: Possible gunfire (3 rounds)"
+    assert root.find("cap:info/cap:eventCode/cap:value", ns).text == "not_gunfire"
+
+
+def test_a_test_delivery_is_signed_logged_audited_and_not_retried(
+    client, scene, django_capture_on_commit_callbacks
+):
+    """After making a new secret the super user could not check the dispatch system had
+    it before a real alert: "Send test delivery" POSTs a signed ``test`` event now."""
+    agency, boss, incident = scene
+    with Receiver(statuses=[200, 500]) as receiver:
+        endpoint = make_endpoint(boss, receiver.url)
+        login_verified(client, boss)
+        url = f"/alerts/agency/webhooks/{endpoint.pk}/test/"
+        detail = client.get(f"/alerts/agency/webhooks/{endpoint.pk}/").content.decode()
+        assert f'action="{url}"' in detail and "Send test delivery" in detail
+        assert client.get(url).status_code == 405
+        with django_capture_on_commit_callbacks(execute=True):
+            sent = client.post(url)
+        assert sent.status_code == 302 and sent["Location"].endswith(f"/{endpoint.pk}/")
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(url)  # the receiver answers 500 this time
+
+    assert len(receiver.requests) == 2  # the failed one was not retried
+    request = receiver.requests[0]
+    assert request["headers"]["X-ShotSpotter-Event"] == "test"
+    assert verify_signature(
+        secret=endpoint.secret,
+        header=request["headers"]["X-ShotSpotter-Signature"],
+        body=request["body"],
+        now=time.time(),
+    )
+    payload = json.loads(request["body"])
+    assert payload["type"] == "test" and payload["incident"] is None
+    ok, failed = WebhookDelivery.objects.order_by("created_at", "id")
+    assert (ok.message, ok.status, ok.response_status) == (None, DeliveryStatus.SENT, 200)
+    assert (failed.status, failed.response_status) == (DeliveryStatus.FAILED, 500)
+    assert AuditEvent.objects.filter(action="alerts.webhook_test_sent", agency=agency).count() == 2
+    log = client.get(f"/alerts/agency/webhooks/{endpoint.pk}/").content.decode()
+    assert "<td>test</td>" in log and "Sent" in log and "Failed" in log
+
+    other_agency, *_ = agency_with_geography(system_id="418")
+    login_verified(client, UserFactory(super_user=True, agency=other_agency))
+    assert client.post(url).status_code == 404

@@ -155,6 +155,52 @@ def test_pagination_newest_first(api, area):
     assert beyond.status_code == 404 and beyond["Content-Type"] == PROBLEM
 
 
+@pytest.mark.parametrize(
+    "params,name",
+    [
+        ({"page": "abc"}, "page"),
+        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
+        ({"page": "1.5"}, "page"),
+        ({"page_size": "-1"}, "page_size"),
+        ({"page_size": "abc"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+    ],
+)
+def test_a_malformed_page_or_page_size_is_a_400_naming_the_parameter(api, area, params, name):
+    """``?page=abc`` and ``?page=0`` were 404 "Invalid page." (as if the agency had no such
+    page of alerts) and a bad ``page_size`` was silently replaced by the default."""
+    published(area=area)
+    response = api(LIST, **params)
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == 400 and name in body["errors"]
+    assert name in body["detail"]
+
+
+def test_the_last_page_and_a_page_size_above_the_maximum_still_work(api, area, settings):
+    settings.INTEGRATION_API_MAX_PAGE_SIZE = 3
+    for _ in range(4):
+        published(area=area)
+    assert len(api(LIST, page_size=50).json()["results"]) == 3  # capped, as documented
+    assert len(api(LIST, page_size=3, page="last").json()["results"]) == 1
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_url_is_a_problem_404_even_under_debug(client, settings, debug):
+    """Under DEBUG Django answered an unknown /api/v1/... URL with its HTML 404 page."""
+    settings.DEBUG = debug
+    for path in ("/api/v1/nothing-here/", "/api/v1/incidents/312/x/y/", "/api/nope"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == PROBLEM, path
+        assert response.json()["status"] == 404
+    # Pages outside the API keep their HTML 404; a missing slash is still redirected.
+    assert client.get("/no-such-page/")["Content-Type"].startswith("text/html")
+    assert client.get("/api/v1/incidents")["Location"] == "/api/v1/incidents/"
+
+
 def test_since_filters_on_publication_time(api, area):
     now = timezone.now()
     old = published(area=area, published_at=now - dt.timedelta(hours=2))

@@ -332,7 +332,11 @@ def test_reclassification_is_history_and_an_agency_update(
     ]
     assert signals_seen[-1] == (
         "incident_updated",
-        {"incident_id": incident.pk, "change": "reclassified"},
+        {
+            "incident_id": incident.pk,
+            "change": "reclassified",
+            "reason": "Echoes off the warehouse wall; not certain.",
+        },
     )
     entry = IncidentHistory.objects.get(kind=HistoryKind.RECLASSIFICATION)
     assert entry.before["decision"] == "multiple_gunshots"
@@ -359,7 +363,10 @@ def test_reclassifying_as_not_gunfire_cancels_and_back_publishes_again(
         )
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.DISMISSED
-    assert signals_seen[-1] == ("incident_cancelled", {"incident_id": incident.pk})
+    assert signals_seen[-1] == (
+        "incident_cancelled",
+        {"incident_id": incident.pk, "reason": "Firecracker string on the audio."},
+    )
     assert _agency_events(agency)[-1].kind == "incident.cancelled"
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -396,7 +403,7 @@ def test_comments_reach_the_agency_and_the_history(
     assert event.payload["comment"]["author"] == "Rita Reviewer"
     assert signals_seen[-1] == (
         "incident_updated",
-        {"incident_id": incident.pk, "change": "comment"},
+        {"incident_id": incident.pk, "change": "comment", "reason": "Second incident nearby."},
     )
     with pytest.raises(ValidationError):
         services.add_comment(author=reviewer, incident_id=incident.pk, text="   ")

@@ -1,0 +1,85 @@
+"""What an audit action code means, in words, for the agency's audit log.
+
+The codes (``agency_user.applications_change``) stay what is stored, filtered on and
+exported; people read the label. A code without a label here (a new one, or
+``platform_admin.<model>.<verb>``) is spelled out from its parts, never left blank.
+"""
+
+from __future__ import annotations
+
+ACTION_LABELS = {
+    "account.locked": "Account locked (too many failed sign-ins)",
+    "account.unlocked": "Account unlocked",
+    "agency_user.create": "User added",
+    "agency_user.update": "User changed",
+    "agency_user.deactivate": "User deactivated",
+    "agency_user.reactivate": "User reactivated",
+    "agency_user.delete": "User deleted",
+    "agency_user.applications_change": "User's applications changed",
+    "alerts.destination_reset": "Alert e-mail address marked working again",
+    "alerts.webhook_created": "Dispatch webhook added",
+    "alerts.webhook_updated": "Dispatch webhook changed",
+    "alerts.webhook_deleted": "Dispatch webhook deleted",
+    "alerts.webhook_secret_rotated": "Dispatch webhook secret replaced",
+    "alerts.webhook_test_sent": "Dispatch webhook test delivery sent",
+    "audio.playback": "Audio played",
+    "audio.integrity_failed": "Audio integrity check failed",
+    "auth.login": "Signed in",
+    "auth.login_failed": "Sign-in failed",
+    "auth.logout": "Signed out",
+    "auth.ip_locked": "Sign-ins from an address blocked",
+    "auth.password_changed": "Password changed",
+    "auth.password_reset": "Password set from a reset link",
+    "auth.password_reset_requested": "Password reset e-mail sent",
+    "auth.password_reset_throttled": "Password reset refused (too many requests)",
+    "auth.two_factor_verified": "Two-factor code accepted",
+    "auth.two_factor_failed": "Two-factor code refused",
+    "demo.seeded": "Demo data loaded",
+    "export.audit_csv": "Audit log exported (CSV)",
+    "export.csv": "Incidents exported (CSV)",
+    "export.geojson": "Incidents exported (GeoJSON)",
+    "incident.audio_stored": "Incident audio stored",
+    "integrations.api_token_created": "API token created",
+    "integrations.api_token_revoked": "API token revoked",
+    "investigation.filed": "Investigation request filed",
+    "investigation.viewed": "Investigation request viewed",
+    "investigation.searched": "Investigation: stored pulses searched",
+    "investigation.located": "Investigation: shot located",
+    "investigation.audio_requested": "Investigation: audio requested",
+    "investigation.audio_stored": "Investigation: audio stored",
+    "investigation.audio_purged": "Investigation: audio purged",
+    "investigation.completed": "Investigation request completed",
+    "investigation.declined": "Investigation request declined",
+    "investigation.cancelled": "Investigation request cancelled",
+    "investigation.notified": "Investigation outcome e-mailed",
+    "report.generated": "Incident report generated",
+    "retention.purge": "Retention purge",
+    "review.decided": "Incident reviewed",
+    "review.reclassified": "Incident reclassified",
+    "review.commented": "Review comment added",
+    "review.location_moved": "Incident location moved",
+    "review.promoted": "Filtered incident sent to review",
+    "review.surge_on": "Surge mode switched on",
+    "review.surge_off": "Surge mode switched off",
+    "sensor.registered": "Sensor registered",
+    "sensor.status_changed": "Sensor status changed",
+    "sensor.key_rotated": "Sensor key replaced",
+    "two_factor.device_added": "Two-factor device added",
+    "two_factor.device_removed": "Two-factor device removed",
+    "two_factor.backup_codes_generated": "Two-factor backup codes made",
+    "two_factor.reset": "Two-factor reset",
+}
+
+_VERBS = {"create": "added", "change": "changed", "delete": "deleted"}
+
+
+def action_label(code: str) -> str:
+    """ "agency_user.applications_change" -> "User's applications changed"."""
+    if code in ACTION_LABELS:
+        return ACTION_LABELS[code]
+    parts = code.split(".")
+    if len(parts) == 3 and parts[0] == "platform_admin":
+        verb = _VERBS.get(parts[2], parts[2].replace("_", " "))
+        return f"Platform administrator: {parts[1].replace('_', ' ')} {verb}"
+    words = " ".join(part.replace("_", " ") for part in parts if part)
+    return words[:1].upper() + words[1:] if words else code
