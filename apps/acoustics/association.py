@@ -30,6 +30,12 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
    - it is an accepted shot's reverberation (same place, < 50 ms later); or
    - it is an echo ghost: most of its pulses follow, weaker, an accepted shot's pulses on
      the same sensors while it sits elsewhere (echoes always arrive after the direct path);
+     where that shot's place has other accepted rounds, the echo must also be named by its
+     reflector: on that sensor a pulse follows them at the same lag (another gun's rounds
+     are often weaker and later too, but keep no lag to this gun's);
+   - it is a reflection named by its lags, whatever their power: its pulses follow an
+     accepted shot's (elsewhere) on most shared sensors, and those per-sensor lags recur
+     after the other accepted rounds from the shot's place;
    - it is a reflection by timing alone: it sits near an accepted shot, its pulses come
      after the shot's on most shared sensors, and it "fires" at the shot's emission time
      (a facade's mirror image) or when the shot's wavefront reaches it (a compact
@@ -50,7 +56,10 @@ seeding pass.
 Second look (peeling): amid dense pulses (> 14/s per sensor) the strongest pulses left
 free by the accepted shots seed a grid search around their sensor (emission time fixed by
 the seed), whose candidates are judged against the shots already accepted; this finds a
-second gun whose pulses sampled seeding never combines. A shot fired from an established
+second gun whose pulses sampled seeding never combines. Then, around each place with at
+least two accepted rounds (dense input only), a back-projection scan: every point of a 2 m
+grid within 200 m back-projects the free pulses to emission times; the point where most
+agree within 4 ms seeds candidates for another gun nearby. A shot fired from an established
 burst place (>= 4 accepted rounds, most of them no reflection of a shot elsewhere) is
 another round, never an echo ghost: two guns' rounds follow each other weaker or at an
 echo's timing by chance.
@@ -133,6 +142,21 @@ class AssociationConfig:
     echo_snr_drop_db: float = 8.0
     # A candidate is a ghost if this share of its pulses are echoes of an accepted shot.
     ghost_share: float = 0.6
+    # An echo is named by its reflector: a reflection follows every round fired from one
+    # place at the same lag on a sensor. Where the accepted shot has at least
+    # echo_recur_rounds other accepted rounds from its place heard on the sensor, a weaker
+    # later pulse is its echo only if a pulse follows at least echo_recur_share of those
+    # rounds at the same lag (within echo_recur_tolerance_s); another gun's round does not
+    # keep one lag to this gun's rounds. 0 rounds turns it off.
+    echo_recur_rounds: int = 2
+    echo_recur_share: float = 0.5
+    echo_recur_tolerance_s: float = 0.003
+    # A candidate is a reflection of an accepted shot when its pulses follow the shot's on
+    # most shared sensors and the same per-sensor lags recur after the other accepted rounds
+    # from the shot's place (a pulse within echo_recur_tolerance_s on at least
+    # reflection_recur_share of those sensor-rounds, at least reflection_min_checks of them).
+    reflection_recur_share: float = 0.5
+    reflection_min_checks: int = 8
     # A place from which this many accepted shots were fired is a gun's (a reflector's ghost
     # would have been refused as such): a further shot from there that happens to fit an
     # echo's timing or level is another round, not a ghost.
@@ -145,6 +169,16 @@ class AssociationConfig:
     peel_radius_m: float = 300.0
     peel_step_m: float = 8.0
     peel_rate_window_s: float = 1.0
+    # Back-projection scan: around each burst place (>= scan_rounds accepted rounds) amid
+    # dense pulses, every point of a scan_step_m grid within scan_radius_m back-projects the
+    # free pulses to emission times, counted in scan_bin_s bins (two offsets); the points
+    # and times where most pulses agree seed candidates (another gun nearby).
+    scan_rounds: int = 2
+    scan_radius_m: float = 200.0
+    scan_step_m: float = 2.0
+    scan_bin_s: float = 0.004
+    scan_places: int = 1
+    scan_times: int = 3
     # Timing ghosts: a reflection is a secondary source excited by the shot's wavefront.
     # A facade (mirror image) fires at the shot's emission time from the mirrored point; a
     # compact reflector fires when the wavefront reaches it (t_shot + distance / c). A
@@ -708,18 +742,47 @@ class _Associator:
         return True  # no strength data: timing alone
 
     def _ghost_share(self, candidate: _Candidate, accepted: list[_Candidate]) -> float:
-        data = self.data
+        data, cfg = self.data, self.config
+        shots = [
+            shot
+            for shot in accepted
+            if math.hypot(candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y)
+            > cfg.same_place_m
+        ]
         echoes = 0
         for pulse in candidate.members:
-            for shot in accepted:
-                far = math.hypot(candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y)
-                if far <= self.config.same_place_m:
-                    continue
+            for shot in shots:
                 same_sensor = shot.members[data.sensor[shot.members] == data.sensor[pulse]]
-                if len(same_sensor) and self._is_echo_of(pulse, int(same_sensor[0])):
+                if not len(same_sensor) or not self._is_echo_of(pulse, int(same_sensor[0])):
+                    continue
+                if self._lag_recurs(int(pulse), int(same_sensor[0]), shot, accepted):
                     echoes += 1
                     break
         return echoes / len(candidate.members)
+
+    def _lag_recurs(self, pulse: int, direct: int, shot: _Candidate, accepted) -> bool:
+        """Does a pulse follow the other rounds from the shot's place on this sensor at the
+        same lag as `pulse` follows `direct` (one reflector)? True when too few such rounds
+        were heard there to tell."""
+        data, cfg = self.data, self.config
+        if cfg.echo_recur_rounds <= 0:
+            return True
+        sensor = data.sensor[pulse]
+        times = [
+            data.t[m]
+            for other in accepted
+            if other is not shot
+            and math.hypot(other.fix.x - shot.fix.x, other.fix.y - shot.fix.y) <= cfg.same_place_m
+            for m in other.members
+            if data.sensor[m] == sensor
+        ]
+        if len(times) < cfg.echo_recur_rounds:
+            return True
+        keys = sensor * data.all_stride + np.asarray(times) + (data.t[pulse] - data.t[direct])
+        tol = cfg.echo_recur_tolerance_s
+        lo = np.searchsorted(data.all_keys, keys - tol, "left")
+        hi = np.searchsorted(data.all_keys, keys + tol, "right")
+        return bool(np.count_nonzero(hi > lo) >= cfg.echo_recur_share * len(times))
 
     def _timing_ghost_of(self, candidate: _Candidate, shot: _Candidate) -> bool:
         """Is the candidate explained as a reflection of the accepted shot, by timing alone?"""
@@ -773,15 +836,64 @@ class _Associator:
         if len(same) < cfg.burst_place_rounds:
             return False
         independent = sum(
-            not any(self._timing_ghost_of(shot, other) for other in elsewhere) for shot in same
+            not any(
+                self._timing_ghost_of(shot, other)
+                or self._recurring_reflection_of(shot, other, elsewhere)
+                for other in elsewhere
+            )
+            for shot in same
         )
         # A reflector's ghosts are mostly explained as such; a gun's rounds only now and
         # then coincide with the timing of another gun's echo.
         return independent >= max(cfg.burst_place_rounds, 0.6 * len(same))
 
+    def _recurring_reflection_of(
+        self, candidate: _Candidate, shot: _Candidate, accepted: list[_Candidate]
+    ) -> bool:
+        """Is the candidate a reflection of the shot, named by its lags: its pulses follow the
+        shot's on most shared sensors, and each sensor's lag recurs after the other accepted
+        rounds fired from the shot's place (one reflector re-radiates every round)?"""
+        cfg, data = self.config, self.data
+        if cfg.reflection_recur_share <= 0:
+            return False
+        # Later than the shot (a mirror image "fires" with it, a compact reflector after it).
+        lag_s = candidate.fix.t_emit - shot.fix.t_emit
+        if not -cfg.echo_recur_tolerance_s < lag_s <= cfg.echo_window_s:
+            return False
+        far = math.hypot(candidate.fix.x - shot.fix.x, candidate.fix.y - shot.fix.y)
+        if far <= cfg.same_place_m:
+            return False  # another round from the same place
+        lag: dict[int, float] = {}
+        by_sensor = {int(data.sensor[m]): data.t[m] for m in shot.members}
+        for pulse in candidate.members:
+            direct = by_sensor.get(int(data.sensor[pulse]))
+            if direct is not None:
+                lag[int(data.sensor[pulse])] = data.t[pulse] - direct
+        if len(lag) < 3 or sum(v > 0 for v in lag.values()) < cfg.ghost_share * len(lag):
+            return False
+        keys = []
+        for other in accepted:
+            if other is shot or other is candidate:
+                continue
+            if math.hypot(other.fix.x - shot.fix.x, other.fix.y - shot.fix.y) > cfg.same_place_m:
+                continue
+            for m in other.members:
+                sensor = int(data.sensor[m])
+                if sensor in lag:
+                    keys.append(sensor * data.all_stride + data.t[m] + lag[sensor])
+        if len(keys) < cfg.reflection_min_checks:
+            return False
+        keys = np.asarray(keys)
+        tol = cfg.echo_recur_tolerance_s
+        lo = np.searchsorted(data.all_keys, keys - tol, "left")
+        hi = np.searchsorted(data.all_keys, keys + tol, "right")
+        return bool(np.count_nonzero(hi > lo) >= cfg.reflection_recur_share * len(keys))
+
     def _is_ghost(self, candidate: _Candidate, accepted: list[_Candidate]) -> bool:
         if self._from_burst_place(candidate, accepted):
             return False
+        if any(self._recurring_reflection_of(candidate, shot, accepted) for shot in accepted):
+            return True
         if self._ghost_share(candidate, accepted) >= self.config.ghost_share:
             return True
         return any(self._timing_ghost_of(candidate, shot) for shot in accepted)
@@ -895,6 +1007,15 @@ class _Associator:
             accepted = self._accept(more, accepted)
         if self.config.peel_seeds and accepted:
             accepted = self._peel(order, accepted, scanned)
+        if self.config.scan_rounds and accepted:
+            more = self._scan_candidates(accepted)
+            if more:
+                accepted = self._accept(more, accepted)
+                for _ in range(self.config.burst_passes):
+                    more = self._burst_candidates(accepted, scanned)
+                    if not more:
+                        break
+                    accepted = self._accept(more, accepted)
         return self._complete_from_templates(accepted)
 
     def _peel(
@@ -935,6 +1056,95 @@ class _Associator:
                 break
             accepted = self._accept(more, accepted)
         return accepted
+
+    def _scan_candidates(self, accepted: list[_Candidate]) -> list[_Candidate]:
+        """Candidates from a back-projection scan around each burst place (dense input)."""
+        cfg, data = self.config, self.data
+        places: list[tuple[_Candidate, list[_Candidate]]] = []
+        for shot in sorted(accepted, key=lambda c: -c.score):
+            if any(
+                math.hypot(shot.fix.x - p.fix.x, shot.fix.y - p.fix.y) <= cfg.same_place_m
+                for p, _ in places
+            ):
+                continue
+            same = [
+                o
+                for o in accepted
+                if math.hypot(shot.fix.x - o.fix.x, shot.fix.y - o.fix.y) <= cfg.same_place_m
+            ]
+            if len(same) >= cfg.scan_rounds:
+                places.append((shot, same))
+        found: list[_Candidate] = []
+        centres = np.array([[c.fix.x, c.fix.y] for c in accepted])
+        for shot, same in places:
+            rate = self._local_rates(shot.fix, shot.members)
+            if float(np.median(rate)) < cfg.trim_min_rate_hz:
+                continue
+            times = [o.fix.t_emit for o in same]
+            lo = np.searchsorted(data.t, min(times) - 1.0, "left")
+            hi = np.searchsorted(data.t, max(times) + 3.0, "right")
+            free = lo + np.flatnonzero(~data.used[lo:hi])
+            if len(free) < cfg.min_sensors:
+                continue
+            step, radius = cfg.scan_step_m, cfg.scan_radius_m
+            axis = np.arange(-radius, radius + step / 2, step)
+            gx, gy = (v.ravel() for v in np.meshgrid(axis, axis))
+            keep = gx**2 + gy**2 <= radius**2
+            px, py = shot.fix.x + gx[keep], shot.fix.y + gy[keep]
+            near = np.min(
+                np.hypot(px[:, None] - centres[None, :, 0], py[:, None] - centres[None, :, 1]),
+                axis=1,
+            )
+            px, py = px[near > cfg.same_place_m], py[near > cfg.same_place_m]
+            best_count = np.zeros(len(px), dtype=int)
+            best_time = np.zeros(len(px))
+            t_free, s_free = data.t[free], data.sensor[free]
+            t_base = min(times) - 2.0
+            width = cfg.scan_bin_s
+            n_bins = int((max(times) + 4.0 - t_base) / width) + 2
+            chunk = max(1, 2_000_000 // max(len(free), 1))
+            for start in range(0, len(px), chunk):
+                sl = slice(start, start + chunk)
+                travel = self._predict(px[sl], py[sl], 0.0)
+                emit = t_free[None, :] - travel[:, s_free]
+                rows = np.broadcast_to(np.arange(emit.shape[0])[:, None], emit.shape)
+                # Emission times outside the scanned span are dropped, not clipped into its
+                # first or last bin (which would pile them up there).
+                ok = np.isfinite(emit) & (emit >= t_base) & (emit < t_base + (n_bins - 1) * width)
+                for offset in (0.0, width / 2):
+                    b = np.floor((emit[ok] - t_base + offset) / width).astype(int)
+                    counts = np.bincount(
+                        rows[ok] * n_bins + b, minlength=emit.shape[0] * n_bins
+                    ).reshape(emit.shape[0], n_bins)
+                    top = counts.argmax(axis=1)
+                    value = counts[np.arange(len(top)), top]
+                    better = value > best_count[sl]
+                    best_count[sl] = np.where(better, value, best_count[sl])
+                    best_time[sl] = np.where(
+                        better, t_base - offset + (top + 0.5) * width, best_time[sl]
+                    )
+            for k in np.argsort(-best_count, kind="stable")[: cfg.scan_places]:
+                if best_count[k] < cfg.min_sensors:
+                    break
+                x, y = float(px[k]), float(py[k])
+                travel = self._predict(x, y, 0.0)
+                emit = t_free - travel[s_free]
+                ok = np.isfinite(emit)
+                emit = np.sort(emit[ok])
+                ends = np.searchsorted(emit, emit + width, "right")
+                counts = ends - np.arange(len(emit))
+                taken: list[float] = []
+                for i in np.argsort(-counts, kind="stable"):
+                    if len(taken) >= cfg.scan_times or counts[i] < cfg.min_sensors:
+                        break
+                    centre = float(np.median(emit[i : ends[i]]))
+                    if any(abs(centre - t) < cfg.min_shot_interval_s for t in taken):
+                        continue
+                    taken.append(centre)
+                    candidate = self._polish((x, y, centre))
+                    if candidate is not None:
+                        found.append(candidate)
+        return found
 
     def _sensor_rate(self, pulse: int) -> float:
         """Pulses per second on the pulse's sensor within +-peel_rate_window_s of it: over
