@@ -66,20 +66,10 @@ class Command(BaseCommand):
                     f"Agency {agency.system_id} has no coverage area {options['coverage_area']!r}."
                 )
 
-        private_key = None
         key_out: Path | None = options["key_out"]
-        if key_out is not None:
-            if key_out.exists():
-                raise CommandError(f"{key_out} exists; refusing to overwrite a private key.")
-            if not key_out.parent.is_dir():
-                raise CommandError(f"Directory {key_out.parent} does not exist.")
-            private_key = generate_private_key()
-            public_key = public_key_b64(private_key.public_key())
-        else:
-            try:
-                public_key = options["public_key"].read_bytes()
-            except OSError as exc:
-                raise CommandError(f"Cannot read {options['public_key']}: {exc.strerror}.") from exc
+        public_key, private_key = sensor_key_from_options(
+            key_out=key_out, public_key_path=options["public_key"]
+        )
 
         try:
             # One transaction: a key file that cannot be written undoes the registration.
@@ -110,6 +100,22 @@ class Command(BaseCommand):
                 f"(coverage area: {area})."
             )
         )
+
+
+def sensor_key_from_options(*, key_out: Path | None, public_key_path: Path | None):
+    """(public key, private key or None): a new pair when ``key_out`` is given (checked to
+    be writable, never overwritten), else the public key read from ``public_key_path``."""
+    if key_out is not None:
+        if key_out.exists():
+            raise CommandError(f"{key_out} exists; refusing to overwrite a private key.")
+        if not key_out.parent.is_dir():
+            raise CommandError(f"Directory {key_out.parent} does not exist.")
+        private_key = generate_private_key()
+        return public_key_b64(private_key.public_key()), private_key
+    try:
+        return public_key_path.read_bytes(), None
+    except OSError as exc:
+        raise CommandError(f"Cannot read {public_key_path}: {exc.strerror}.") from exc
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -15,9 +15,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.sensors import services
-from apps.sensors.management.commands.register_sensor import _describe, _write_private
+from apps.sensors.management.commands.register_sensor import (
+    _describe,
+    _write_private,
+    sensor_key_from_options,
+)
 from apps.sensors.models import Sensor
-from apps.sensors.signing import generate_private_key, private_key_pem, public_key_b64
+from apps.sensors.signing import private_key_pem
 
 
 class Command(BaseCommand):
@@ -35,20 +39,10 @@ class Command(BaseCommand):
         sensor = Sensor.objects.filter(serial_number=options["serial"]).first()
         if sensor is None:
             raise CommandError(f"No sensor with serial {options['serial']!r}.")
-        private_key = None
         key_out: Path | None = options["key_out"]
-        if key_out is not None:
-            if key_out.exists():
-                raise CommandError(f"{key_out} exists; refusing to overwrite a private key.")
-            if not key_out.parent.is_dir():
-                raise CommandError(f"Directory {key_out.parent} does not exist.")
-            private_key = generate_private_key()
-            public_key = public_key_b64(private_key.public_key())
-        else:
-            try:
-                public_key = options["public_key"].read_bytes()
-            except OSError as exc:
-                raise CommandError(f"Cannot read {options['public_key']}: {exc.strerror}.") from exc
+        public_key, private_key = sensor_key_from_options(
+            key_out=key_out, public_key_path=options["public_key"]
+        )
         try:
             # One transaction: a key file that cannot be written keeps the old key.
             with transaction.atomic():
