@@ -107,16 +107,29 @@ def test_agency_tables_fit_a_phone_without_sideways_scrolling(live_server, smtp_
         driver.get(live_server.url + "/healthz")
         driver.add_cookie({"name": "sessionid", "value": _session(boss), "path": "/"})
         widths = {}
+        covered = {}
         for name, path in PAGES.items():
             driver.get(live_server.url + path)
             assert driver.find_elements(By.CSS_SELECTOR, "main table"), name
             widths[name] = driver.execute_script(
                 "return [document.documentElement.scrollWidth, window.innerWidth];"
             )
+            # The version footer sits below the page, never over a card's text.
+            covered[name] = driver.execute_script(
+                """
+                const v = document.querySelector('.version').getBoundingClientRect();
+                return [...document.querySelectorAll('main .card')].some(c => {
+                  const r = c.getBoundingClientRect();
+                  return v.left < r.right && r.left < v.right
+                    && v.top < r.bottom && r.top < v.bottom;
+                });
+                """
+            )
             _save_whole_page(driver, out / f"phone-{name}.png")
         assert all(inner == PHONE[0] for _, inner in widths.values()), widths
         wide = {name: w for name, w in widths.items() if w[0] > w[1]}
         assert wide == {}, f"pages wider than the phone (scrollWidth, innerWidth): {wide}"
+        assert not any(covered.values()), f"version footer over a card: {covered}"
         # The cells say what they are once the header row is gone.
         driver.get(live_server.url + PAGES["users"])
         labels = driver.execute_script(
