@@ -46,11 +46,7 @@ class Command(BaseCommand):
             "--coverage-area", help="Name of the coverage area (default: by position)."
         )
         parser.add_argument("--firmware", default="")
-        keys = parser.add_mutually_exclusive_group(required=True)
-        keys.add_argument("--public-key", type=Path, help="File with the Ed25519 public key.")
-        keys.add_argument(
-            "--key-out", type=Path, help="Generate a key pair; write the private key here."
-        )
+        add_key_arguments(parser)
 
     def handle(self, *args, **options):
         agency = Agency.objects.filter(system_id=options["agency"]).first()
@@ -100,6 +96,15 @@ class Command(BaseCommand):
                 f"(coverage area: {area})."
             )
         )
+
+
+def add_key_arguments(parser) -> None:
+    """``--public-key FILE`` or ``--key-out FILE`` (a new pair), exactly one of them."""
+    keys = parser.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--public-key", type=Path, help="File with the Ed25519 public key.")
+    keys.add_argument(
+        "--key-out", type=Path, help="Generate a key pair; write the private key here."
+    )
 
 
 def sensor_key_from_options(*, key_out: Path | None, public_key_path: Path | None):

@@ -18,6 +18,7 @@ from apps.sensors import services
 from apps.sensors.management.commands.register_sensor import (
     _describe,
     _write_private,
+    add_key_arguments,
     sensor_key_from_options,
 )
 from apps.sensors.models import Sensor
@@ -29,11 +30,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--serial", required=True, help="Serial number (= key id).")
-        keys = parser.add_mutually_exclusive_group(required=True)
-        keys.add_argument("--public-key", type=Path, help="File with the new public key.")
-        keys.add_argument(
-            "--key-out", type=Path, help="Generate a key pair; write the private key here."
-        )
+        add_key_arguments(parser)
 
     def handle(self, *args, **options):
         sensor = Sensor.objects.filter(serial_number=options["serial"]).first()
