@@ -7,7 +7,9 @@ Writes go through ``apps.accounts.services``; invalid input re-renders with stat
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import zoneinfo
 from functools import wraps
 
 from django.contrib import messages
@@ -27,7 +29,7 @@ from apps.accounts.management_forms import (
 )
 from apps.accounts.models import Application, Role, User
 from apps.accounts.selectors import agency_users, granted_applications, lockouts_until
-from apps.audit.labels import action_label
+from apps.audit.labels import action_label, actor_label, token_read_summary
 from apps.audit.selectors import agency_event_actions, agency_events
 
 AUDIT_PAGE_SIZE = 50
@@ -286,6 +288,14 @@ def _audit_changes(details) -> list[tuple[str, str, str]]:
 @agency_super_user_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     agency = request.user.agency
+    zone = zoneinfo.ZoneInfo(agency.time_zone)
+
+    def local_time(text: str) -> str:
+        try:
+            return dt.datetime.fromisoformat(text).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        except (TypeError, ValueError):
+            return str(text)
+
     form = AuditFilterForm(request.GET or None, actions=agency_event_actions(agency=agency))
     status = 200
     if not request.GET:
@@ -310,6 +320,10 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         event.details_inline = len(event.details_line) <= AUDIT_DETAILS_INLINE_CHARS
         event.changes = _audit_changes(event.details)
         event.action_label = action_label(event.action)
+        event.actor_label = actor_label(actor_email=event.actor_email, details=event.details)
+        event.summary = token_read_summary(
+            action=event.action, details=event.details, time_format=local_time
+        )
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "agency": agency}

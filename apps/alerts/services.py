@@ -27,6 +27,8 @@ import smtplib
 import socket
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -56,6 +58,7 @@ from apps.alerts.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from apps.alerts.pinned_http import pinned_post
 from apps.alerts.signing import SIGNATURE_HEADER, new_secret, signature_header
 from apps.audit.services import record_event
 from apps.incidents.models import Incident
@@ -686,6 +689,53 @@ def _non_public_ip(text: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+@dataclass(frozen=True)
+class VettedAddresses:
+    """The outcome of one look-up of a webhook's host: ``refusal`` ('' when allowed) and
+    the ``addresses`` the POST may connect to (empty when the look-up failed:
+    ``lookup_error`` says why)."""
+
+    refusal: str = ""
+    addresses: tuple[str, ...] = ()
+    lookup_error: str = ""
+
+
+def webhook_address_vet(*, url: str, resolve: Callable | None = None) -> VettedAddresses:
+    """Look the host of ``url`` up once and vet every answer.
+
+    The POST then connects to these addresses only (``apps.alerts.pinned_http``): a
+    second look-up by the HTTP client could answer differently (DNS rebinding).
+    ``resolve`` is ``socket.getaddrinfo``'s signature (tests inject one).
+    """
+    resolve = resolve or socket.getaddrinfo
+    allow_private = settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    refusal = (
+        f"{host} is a private, loopback or link-local address; give the public address "
+        "of your dispatch system."
+    )
+    if not allow_private and (
+        host == "localhost" or host.endswith(".localhost") or _non_public_ip(host)
+    ):
+        return VettedAddresses(refusal=refusal)
+    if not host:
+        return VettedAddresses(lookup_error="The URL has no host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = resolve(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as error:
+        return VettedAddresses(lookup_error=f"Looking up {host} failed: {error}")
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in found))
+    if not addresses:
+        return VettedAddresses(lookup_error=f"Looking up {host} gave no address.")
+    if not allow_private and any(_non_public_ip(address) for address in addresses):
+        return VettedAddresses(
+            refusal=f"{host} resolves to a private, loopback or link-local address."
+        )
+    return VettedAddresses(addresses=addresses)
+
+
 def webhook_address_refusal(*, url: str, resolve: bool) -> str:
     """Why the server may not POST to ``url`` ('' when it may).
 
@@ -694,27 +744,20 @@ def webhook_address_refusal(*, url: str, resolve: bool) -> str:
     link-local addresses, cloud metadata) would let a customer probe and read internal
     services. Refused unless ``ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` is on (a
     self-hosted server whose CAD is on its own network). With ``resolve`` the host name
-    is looked up too (every address must be public); a failed look-up is left to the
-    POST, which fails and is retried like any network error.
+    is looked up too (every address must be public); a failed look-up is not a refusal
+    (the POST fails and is retried like any network error).
     """
     if settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         return ""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    refusal = (
-        f"{host} is a private, loopback or link-local address; give the public address "
-        "of your dispatch system."
-    )
-    if host == "localhost" or host.endswith(".localhost") or _non_public_ip(host):
-        return refusal
-    if not resolve or not host:
+    if not resolve:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+        if host == "localhost" or host.endswith(".localhost") or _non_public_ip(host):
+            return (
+                f"{host} is a private, loopback or link-local address; give the public "
+                "address of your dispatch system."
+            )
         return ""
-    try:
-        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return ""
-    if any(_non_public_ip(str(info[4][0])) for info in found):
-        return f"{host} resolves to a private, loopback or link-local address."
-    return ""
+    return webhook_address_vet(url=url).refusal
 
 
 def _validate_endpoint(*, url: str, event_types: list[str], name: str) -> None:
@@ -869,8 +912,11 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: User, request=N
     endpoint.delete()
 
 
-def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
-    """POST one delivery attempt, record the response, queue the next attempt if due."""
+def webhook_deliver(*, delivery_id: int, resolve: Callable | None = None) -> WebhookDelivery | None:
+    """POST one delivery attempt, record the response, queue the next attempt if due.
+
+    The host is looked up once (``resolve``, default ``socket.getaddrinfo``); the POST
+    connects to exactly the addresses that were vetted, never to a second answer."""
     claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
         status=DeliveryStatus.SENDING
     )
@@ -884,10 +930,10 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         delivery.finished_at = timezone.now()
         delivery.save()
         return delivery
-    refusal = webhook_address_refusal(url=delivery.url, resolve=True)
-    if refusal:  # never sent, never retried: the URL is not a public receiver
+    vetted = webhook_address_vet(url=delivery.url, resolve=resolve)
+    if vetted.refusal:  # never sent, never retried: the URL is not a public receiver
         delivery.status = DeliveryStatus.FAILED
-        delivery.error = f"Not sent: {refusal}"[:2000]
+        delivery.error = f"Not sent: {vetted.refusal}"[:2000]
         delivery.finished_at = timezone.now()
         delivery.save()
         return delivery
@@ -904,12 +950,14 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     started = time.perf_counter()
     retry = False
     try:
-        response = requests.post(
+        if vetted.lookup_error:
+            raise requests.ConnectionError(vetted.lookup_error)
+        response = pinned_post(
             delivery.url,
+            addresses=vetted.addresses,
             data=body,
             headers=headers,
             timeout=settings.ALERTS_WEBHOOK_TIMEOUT_S,
-            allow_redirects=False,
         )
     except requests.RequestException as error:
         delivery.error = f"{type(error).__name__}: {error}"[:2000]

@@ -283,6 +283,7 @@ def cap_access(view):
             response["Retry-After"] = str(int(decision.retry_after_s or 1))
             return response
         request.cap_agency = token.agency
+        request.cap_token = token
         return view(request, system_id, **kwargs)
 
     return wrapped
@@ -324,7 +325,39 @@ def cap_feed(request: HttpRequest, system_id: str) -> HttpResponse:
         content_type="application/atom+xml; charset=utf-8",
     )
     response["Cache-Control"] = "private, no-store"
+    _audit_cap_read(
+        request,
+        action="integrations.cap_feed_read",
+        messages=rows,
+        content=[row.pk for row in rows],
+        extra={"cap_messages": len(rows)},
+    )
     return response
+
+
+def _audit_cap_read(
+    request: HttpRequest, *, action: str, messages: list, content, extra: dict
+) -> None:
+    """A dispatch system's token read the feed or a document: audited like the
+    integration API (a Siren user's browser session is not)."""
+    token = getattr(request, "cap_token", None)
+    if token is None:
+        return
+    from apps.integrations import services as integrations
+
+    references = list(
+        dict.fromkeys(f"{token.agency.system_id}-{row.facts['number']}" for row in messages)
+    )
+    integrations.integration_read_record(
+        token=token,
+        action=action,
+        endpoint=request.path,
+        query=request.GET,
+        references=references,
+        content=content,
+        request=request,
+        extra=extra,
+    )
 
 
 @require_GET
@@ -336,6 +369,13 @@ def cap_message(request: HttpRequest, system_id: str, number: int, sequence: int
     )
     response = HttpResponse(message.cap_xml, content_type="application/cap+xml; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
+    _audit_cap_read(
+        request,
+        action="integrations.cap_document_read",
+        messages=[message],
+        content=message.pk,
+        extra={"cap_identifier": message.identifier},
+    )
     return response
 
 

@@ -41,6 +41,10 @@ ACTION_LABELS = {
     "incident.audio_stored": "Incident audio stored",
     "integrations.api_token_created": "API token created",
     "integrations.api_token_revoked": "API token revoked",
+    "integrations.incidents_listed": "Dispatch API: incidents listed",
+    "integrations.incident_read": "Dispatch API: incident read",
+    "integrations.cap_feed_read": "Dispatch system read the CAP feed",
+    "integrations.cap_document_read": "Dispatch system read a CAP document",
     "investigation.filed": "Investigation request filed",
     "investigation.viewed": "Investigation request viewed",
     "investigation.searched": "Investigation: stored pulses searched",
@@ -70,6 +74,17 @@ ACTION_LABELS = {
     "two_factor.reset": "Two-factor reset",
 }
 
+# Reads by a dispatch system's API token (``apps.integrations.services.integration_read_record``).
+TOKEN_READ_ACTIONS = frozenset(
+    {
+        "integrations.incidents_listed",
+        "integrations.incident_read",
+        "integrations.cap_feed_read",
+        "integrations.cap_document_read",
+    }
+)
+REFERENCES_SHOWN = 10
+
 _VERBS = {"create": "added", "change": "changed", "delete": "deleted"}
 
 
@@ -83,3 +98,49 @@ def action_label(code: str) -> str:
         return f"Platform administrator: {parts[1].replace('_', ' ')} {verb}"
     words = " ".join(part.replace("_", " ") for part in parts if part)
     return words[:1].upper() + words[1:] if words else code
+
+
+def actor_label(*, actor_email: str, details) -> str:
+    """Who did it: the user's e-mail, a dispatch system's API token, or "system"."""
+    if actor_email:
+        return actor_email
+    token = details.get("api_token") if isinstance(details, dict) else None
+    if isinstance(token, dict) and token.get("prefix"):
+        return f"API token {token.get('name', '')} ({token['prefix']}…)"
+    return "system"
+
+
+def token_read_summary(*, action: str, details, time_format=None) -> str:
+    """One line for a dispatch system's read: "GET /api/v1/incidents/?status=cancelled:
+    2 incidents (312-7, 312-9). Also 359 identical requests with the same answer, 10:00:10
+    to 10:59:50, not listed separately." ``time_format`` turns an ISO time into text."""
+    if action not in TOKEN_READ_ACTIONS or not isinstance(details, dict):
+        return ""
+    query = details.get("query") or {}
+    shown_query = "&".join(f"{name}={value}" for name, value in query.items())
+    line = f"GET {details.get('endpoint', '')}{'?' + shown_query if shown_query else ''}: "
+    references = details.get("references") or []
+    count = details.get("incidents", len(references))
+    if action == "integrations.cap_feed_read":
+        line += f"{details.get('cap_messages', 0)} CAP messages of {count} incidents"
+    elif action == "integrations.cap_document_read":
+        line += f"CAP message {details.get('cap_identifier', '')}"
+    else:
+        line += f"{count} incident{'' if count == 1 else 's'}"
+    if references:
+        shown = ", ".join(references[:REFERENCES_SHOWN])
+        more = len(references) - REFERENCES_SHOWN
+        line += f" ({shown}{f' and {more} more' if more > 0 else ''})"
+    line += "."
+    repeats = details.get("repeats")
+    if isinstance(repeats, dict) and repeats.get("count"):
+        n = repeats["count"]
+        when = ""
+        if repeats.get("first") and repeats.get("last"):
+            fmt = time_format or (lambda text: text)
+            when = f", {fmt(repeats['first'])} to {fmt(repeats['last'])}"
+        line += (
+            f" Before it: {n} identical request{'' if n == 1 else 's'} with the same answer"
+            f" as the previous entry{when}, not listed separately."
+        )
+    return line

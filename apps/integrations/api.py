@@ -1,7 +1,10 @@
 """The integration read API for dispatch and CAD systems (DRF; views stay thin).
 
 Only an agency's reviewed alerts are exposed (see ``selectors``); another agency's
-incident answers exactly like one that does not exist.
+incident answers exactly like one that does not exist. Every successful read is audited
+under the token's agency (``services.integration_read_record``: which token, endpoint,
+query, how many incidents and which; unchanged answers to a poller are counted, not
+repeated).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.integrations import selectors
+from apps.integrations import selectors, services
 from apps.integrations.authentication import (
     ApiTokenAuthentication,
     ApiTokenRateThrottle,
@@ -89,7 +92,20 @@ class IncidentListView(IntegrationAPIView, ListAPIView):
         tags=["integration"],
     )
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        if response.status_code == 200:
+            results = response.data["results"]
+            services.integration_read_record(
+                token=request.auth,
+                action=services.AUDIT_INCIDENTS_LISTED,
+                endpoint=request.path,
+                query=request.query_params,
+                references=[row["id"] for row in results],
+                content=results,
+                request=request._request,
+                extra={"total": response.data["count"]},
+            )
+        return response
 
     def get_queryset(self):
         query = IncidentQuerySerializer(data=self.request.query_params)
@@ -120,4 +136,14 @@ class IncidentDetailView(IntegrationAPIView):
         )
         if incident is None:
             raise NotFound(NOT_FOUND_DETAIL)
-        return Response(IncidentSerializer(incident).data)
+        data = IncidentSerializer(incident).data
+        services.integration_read_record(
+            token=request.auth,
+            action=services.AUDIT_INCIDENT_READ,
+            endpoint=request.path,
+            query=request.query_params,
+            references=[data["id"]],
+            content=data,
+            request=request._request,
+        )
+        return Response(data)

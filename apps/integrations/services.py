@@ -5,18 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
+import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts.models import Agency
+from apps.audit.models import AuditEvent
 from apps.audit.services import record_event
 from apps.integrations.conf import integration_setting
 from apps.integrations.models import ApiToken
+
+logger = logging.getLogger("apps.integrations")
 
 TOKEN_SCHEME = "sso"  # "ShotSpotter Open": makes leaked tokens easy to recognise and scan for
 NAME_MAX = 100
@@ -130,3 +137,129 @@ def api_token_rate_check(*, token: ApiToken, now: float | None = None) -> RateDe
         count = 1
     retry_after = max(1, int((slot + 1) * window - now + 0.999))
     return RateDecision(allowed=count <= limit, retry_after_s=retry_after)
+
+
+# --- Audit of what a token reads ------------------------------------------------------------
+
+AUDIT_INCIDENTS_LISTED = "integrations.incidents_listed"
+AUDIT_INCIDENT_READ = "integrations.incident_read"
+AUDIT_CAP_FEED_READ = "integrations.cap_feed_read"
+AUDIT_CAP_DOCUMENT_READ = "integrations.cap_document_read"
+# ``since`` moves on with every poll by design; two polls that differ only there are the
+# same question. Everything else in the query (status, type, page...) makes another one.
+AUDIT_KEY_IGNORES = ("since",)
+AUDIT_QUERY_MAX_PARAMS = 20
+AUDIT_QUERY_MAX_CHARS = 200
+# How long the count of unrecorded repeats waits for the next record of the same request.
+AUDIT_REPEAT_TTL_S = 7 * 24 * 3600
+
+
+def _audit_text(value) -> str:
+    """Cut to 200 chars; NUL (which PostgreSQL text and JSON cannot hold) spelled out."""
+    return str(value).replace("\x00", "\\0")[:AUDIT_QUERY_MAX_CHARS]
+
+
+def _audit_query(query: Mapping[str, str]) -> dict[str, str]:
+    """The query parameters as recorded: at most 20, names and values cut to 200 chars."""
+    names = list(query.keys())[:AUDIT_QUERY_MAX_PARAMS]
+    return {_audit_text(name): _audit_text(query.get(name, "")) for name in names}
+
+
+def _audit_cache_key(*, token: ApiToken, action: str, endpoint: str, query: dict) -> str:
+    question = {k: v for k, v in query.items() if k not in AUDIT_KEY_IGNORES}
+    digest = hashlib.sha256(
+        json.dumps([action, endpoint, question], sort_keys=True).encode()
+    ).hexdigest()[:32]
+    return f"integrations:audit:{token.prefix}:{digest}"
+
+
+def _repeat_count(key: str, now: dt.datetime) -> None:
+    cache.add(f"{key}:first", now.isoformat(), timeout=AUDIT_REPEAT_TTL_S)
+    cache.set(f"{key}:last", now.isoformat(), timeout=AUDIT_REPEAT_TTL_S)
+    cache.add(f"{key}:n", 0, timeout=AUDIT_REPEAT_TTL_S)
+    try:
+        cache.incr(f"{key}:n")
+    except ValueError:  # expired between add and incr
+        cache.set(f"{key}:n", 1, timeout=AUDIT_REPEAT_TTL_S)
+
+
+def _repeats_take(key: str) -> dict | None:
+    names = [f"{key}:n", f"{key}:first", f"{key}:last"]
+    found = cache.get_many(names)
+    cache.delete_many(names)
+    count = int(found.get(names[0]) or 0)
+    if not count:
+        return None
+    return {"count": count, "first": found.get(names[1]), "last": found.get(names[2])}
+
+
+def integration_read_record(
+    *,
+    token: ApiToken,
+    action: str,
+    endpoint: str,
+    query: Mapping[str, str],
+    references: list[str],
+    content: object,
+    request: HttpRequest | None = None,
+    extra: dict | None = None,
+    now: dt.datetime | None = None,
+) -> AuditEvent | None:
+    """Audit one successful read by a dispatch system's token; the AuditEvent, or None
+    when the request was only counted.
+
+    Every answer that delivers something new is recorded, with the token, the endpoint,
+    the query, how many incidents and which. A dispatch system polling every 10 s would
+    otherwise write 8640 rows a day, nearly all "nothing new": a request identical to the
+    last recorded one (same token, endpoint and query apart from ``since``) whose answer
+    (``content``, compared by SHA-256) is also the same is not recorded again for
+    ``INTEGRATION_API_AUDIT_QUIET_S`` seconds after that record, only counted; the next
+    record of that request says how many such repeats there were and between which times
+    (``details.repeats``). A changed answer (a new incident, a cancellation, a moved
+    location) is recorded at once. If the cache (Redis) is unreachable every request is
+    recorded. The count waits in the cache for the next record of the same request (up to
+    7 days): the repeats after a poller's last record are only in the cache.
+    """
+    now = now or timezone.now()
+    recorded_query = _audit_query(query)
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    quiet_s = integration_setting("INTEGRATION_API_AUDIT_QUIET_S")
+    key = _audit_cache_key(token=token, action=action, endpoint=endpoint, query=recorded_query)
+    repeats = None
+    cache_ok = True
+    try:
+        state = cache.get(key) if quiet_s else None
+        if (
+            state
+            and state.get("digest") == digest
+            and 0 <= now.timestamp() - state.get("at", 0) < quiet_s
+        ):
+            _repeat_count(key, now)
+            return None
+        repeats = _repeats_take(key)
+    except Exception:  # noqa: BLE001 - a cache outage records everything, never loses a read
+        logger.warning("integration audit: cache unavailable, recording every request")
+        cache_ok = False
+    details = {
+        "api_token": {"name": token.name, "prefix": token.prefix},
+        "endpoint": _audit_text(endpoint),
+        "query": recorded_query,
+        "incidents": len(references),
+        "references": list(references),
+        **(extra or {}),
+    }
+    if repeats:
+        details["repeats"] = repeats
+    event = record_event(
+        action=action,
+        agency=token.agency,
+        target=token,
+        request=request,
+        details=details,
+    )
+    if quiet_s and cache_ok:
+        try:
+            cache.set(key, {"digest": digest, "at": now.timestamp()}, timeout=quiet_s)
+        except Exception:  # noqa: BLE001
+            logger.warning("integration audit: cache unavailable, recording every request")
+    return event

@@ -76,7 +76,7 @@ class Receiver:
     its headers and raw body.
     """
 
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), *, host: str = "127.0.0.1", port: int = 0):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
         receiver = self
@@ -98,12 +98,16 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/shotspotter"
+        return f"http://127.0.0.1:{self.port}/hooks/shotspotter"
 
     def __enter__(self):
         self.thread.start()
