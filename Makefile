@@ -21,12 +21,14 @@ run: export DEBUG ?= 1
 # interface (HOST=0.0.0.0) is linked as 127.0.0.1.
 run: export SITE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 # The city simulator drives virtual sensors through the real signed API, so incidents
-# arrive in the review queue; it waits for the server and stops with it.
+# arrive in the review queue; it waits for the server and stops with it. Its agents trust
+# the development server key (.dev/, made on first use) and talk plain http to this
+# development server, which their configuration allows only when told so.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(PY) manage.py simulate --server http://$(HOST):$(PORT) --wait 120 \
-		--replay-chicago $(SHARED_DATA)/chicago-audio & \
+	$(PY) manage.py simulate --server http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT) \
+		--wait 120 --allow-insecure-http --replay-chicago $(SHARED_DATA)/chicago-audio & \
 	trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 

@@ -7,6 +7,7 @@ hours later as a silently wrong default.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -71,6 +72,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_ed25519_key_file(name: str) -> str:
+    """A path to an Ed25519 private key (PEM, unencrypted), checked now; "" when unset."""
+    value = env_str(name)
+    if value is None:
+        return ""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    try:
+        data = Path(value).read_bytes()
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}: cannot read {value}: {error.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"{name}: {value} is not an unencrypted PEM private key"
+        ) from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ImproperlyConfigured(f"{name}: {value} is not an Ed25519 key")
+    return value
 
 
 # Seconds a SQLite writer waits for the write lock before "database is locked".

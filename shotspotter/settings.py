@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from shotspotter.env import (
     env_bool,
+    env_ed25519_key_file,
     env_float,
     env_int,
     env_list,
@@ -288,6 +289,12 @@ SENSOR_API_THREADS = env_int("SENSOR_API_THREADS", 4, minimum=1, maximum=64)
 # beyond it 429 with Retry-After. 0 turns the limit off.
 SENSOR_API_RATE_LIMIT = env_int("SENSOR_API_RATE_LIMIT", 600, minimum=0)
 SENSOR_API_RATE_WINDOW_S = env_int("SENSOR_API_RATE_WINDOW_S", 60, minimum=1, maximum=3600)
+# The server's Ed25519 key (PEM file): it signs every audio-request answer a sensor polls,
+# and sensors upload audio only for answers signed with it (apps/sensors/server_key.py,
+# docs/operations.md). Required when DEBUG is off; under DEBUG a development key is made
+# on first use and kept in SERVER_SIGNING_KEY_DEV_FILE (make run: server and simulator).
+SERVER_SIGNING_KEY_FILE = env_ed25519_key_file("SERVER_SIGNING_KEY_FILE")
+SERVER_SIGNING_KEY_DEV_FILE = BASE_DIR / ".dev" / "server-signing-key.pem" if DEBUG else None
 CELERY_BEAT_SCHEDULE["sensors-purge-used-nonces"] = {
     "task": "sensors.purge_used_nonces",
     "schedule": 60.0,

@@ -16,3 +16,6 @@ CSRF_COOKIE_SECURE = False
 # most sensor tests), and the cache keeps counting across tests: the per-sensor rate limit
 # would refuse them. Its own tests turn it on (tests/sensors/test_throttling.py).
 SENSOR_API_RATE_LIMIT = 0
+# A development server key of the test runs' own (made on first use, kept out of git):
+# the sensor API signs audio-request answers with it and test agents trust it.
+SERVER_SIGNING_KEY_DEV_FILE = BASE_DIR / ".dev" / "test-server-signing-key.pem"  # noqa: F405

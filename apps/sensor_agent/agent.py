@@ -6,6 +6,11 @@ What leaves the sensor, and where that is decided:
 - audio ONLY in ``answer_audio_request``, for a request the server made, cut with
   ``RingBuffer.cut`` to the request's window and checked again before the upload.
 There is no other code path that sends audio, and none that streams it.
+
+"The server made" is checked, not assumed: ``poll_audio_requests`` answers only a poll
+answer signed with the server's Ed25519 key (``server_public_key``), naming this sensor,
+echoing the nonce of this very poll and issued within ``SERVER_ANSWER_MAX_SKEW_S``.
+Anyone else on the path (plain http, a broken TLS set-up) cannot make the sensor upload.
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ from apps.sensor_agent.config import MAX_AUDIO_REQUEST_S, AgentConfig
 from apps.sensor_agent.detector import StreamDetector, pulse_payload
 from apps.sensor_agent.outbox import Outbox, QueuedPulse
 from apps.sensor_agent.ringbuffer import RingBuffer, wav_bytes
-from apps.sensors.signing import KeyFormatError, load_private_key_pem
+from apps.sensors.signing import (
+    SERVER_SIGNATURE_HEADER,
+    KeyFormatError,
+    load_private_key_pem,
+    load_public_keys,
+    server_answer_signed,
+)
 
 logger = logging.getLogger("sensor_agent")
 
@@ -40,6 +51,9 @@ logger = logging.getLogger("sensor_agent")
 SERVER_PULSE_MAX_AGE_S = 72 * 3600 - 60
 # How long after a requested window has ended the agent waits for its audio to arrive.
 AUDIO_WAIT_GRACE_S = 10.0
+# A signed poll answer must have been issued within this many seconds of the agent's
+# estimate of the server's clock (either way); it must also echo this poll's nonce.
+SERVER_ANSWER_MAX_SKEW_S = 60.0
 # Final answers to an audio request: do not try again.
 FINAL_AUDIO_STATUSES = {201, 400, 404, 409, 410, 413, 422}
 
@@ -106,8 +120,32 @@ def load_key(path: Path):
         raise AgentError(f"{path}: {error}") from None
 
 
+def load_server_keys(path: Path):
+    """The server's public key(s) the agent trusts for audio requests (rotation: several)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise AgentError(f"cannot read the server public key {path}: {error.strerror}") from None
+    try:
+        return load_public_keys(data)
+    except KeyFormatError as error:
+        raise AgentError(f"{path}: {error}") from None
+
+
+class UntrustedAnswer(Exception):
+    """A poll answer that is not the server's signed answer to this poll for this sensor."""
+
+
 class SensorAgent:
-    def __init__(self, config: AgentConfig, *, private_key=None, session=None, clock=time.time):
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        private_key=None,
+        server_keys=None,
+        session=None,
+        clock=time.time,
+    ):
         self.config = config
         self.clock = clock
         try:
@@ -115,6 +153,13 @@ class SensorAgent:
         except OSError as error:
             raise AgentError(f"cannot create data_dir {config.data_dir}: {error}") from None
         key = private_key if private_key is not None else load_key(config.private_key_path)
+        self.server_keys = (
+            list(server_keys)
+            if server_keys is not None
+            else load_server_keys(config.server_public_key_path)
+        )
+        # Poll answers refused as untrusted (unsigned, badly signed, not for this poll).
+        self.untrusted_answers = 0
         self.client = SensorClient(
             server_url=config.server_url,
             serial=config.serial,
@@ -305,7 +350,11 @@ class SensorAgent:
         tmp.replace(self._answered_path)
 
     def poll_audio_requests(self) -> list[AudioAnswer]:
-        """Fetch pending audio requests and answer each from the ring buffer."""
+        """Fetch pending audio requests and answer each from the ring buffer.
+
+        Only an answer the server signed for this poll is acted on; anything else is
+        logged and nothing is uploaded (``_trusted_requests``).
+        """
         try:
             reply = self.client.get(AUDIO_REQUESTS_PATH)
         except Unreachable as error:
@@ -315,11 +364,10 @@ class SensorAgent:
             logger.warning("audio requests refused: HTTP %s %s", reply.status, reply.detail())
             return []
         try:
-            requests_ = reply.json()["requests"]
-            if not isinstance(requests_, list):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            logger.error("audio requests: unexpected reply %r", reply.body[:200])
+            requests_ = self._trusted_requests(reply)
+        except UntrustedAnswer as error:
+            self.untrusted_answers += 1
+            logger.error("audio requests answer not trusted, nothing uploaded: %s", error)
             return []
         answers = []
         for request in requests_:
@@ -327,6 +375,38 @@ class SensorAgent:
             if answer is not None:
                 answers.append(answer)
         return answers
+
+    def _trusted_requests(self, reply) -> list:
+        """The requests of a poll answer, if it is the server's signed answer to this poll."""
+        if not server_answer_signed(
+            body=reply.body,
+            header=reply.headers.get(SERVER_SIGNATURE_HEADER),
+            public_keys=self.server_keys,
+        ):
+            if not reply.headers.get(SERVER_SIGNATURE_HEADER):
+                raise UntrustedAnswer("the answer is not signed by the server")
+            raise UntrustedAnswer("the server signature does not verify with the server key")
+        try:
+            data = reply.json()
+            if not isinstance(data, dict):
+                raise TypeError
+            serial, nonce, requests_ = data["serial"], data["nonce"], data["requests"]
+            issued = parse_utc(data["issued_at"])
+            if not isinstance(requests_, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise UntrustedAnswer(f"unexpected signed answer {reply.body[:200]!r}") from None
+        if serial != self.config.serial:
+            raise UntrustedAnswer(f"the answer is for sensor {serial!r}, not this one")
+        if not reply.nonce or nonce != reply.nonce:
+            raise UntrustedAnswer("the answer is for another poll (nonce differs): a replay")
+        server_now = self.clock() - (self.clock_offset_s or 0.0)
+        if abs(server_now - issued) > SERVER_ANSWER_MAX_SKEW_S:
+            raise UntrustedAnswer(
+                f"the answer was issued at {utc_iso(issued)}, "
+                f"{server_now - issued:+.0f} s from now: stale"
+            )
+        return requests_
 
     def answer_audio_request(self, request: dict) -> AudioAnswer | None:
         """Upload the buffered audio inside the request's window, and nothing else."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -31,6 +32,10 @@ class Reply:
     status: int
     body: bytes
     content_type: str
+    # The reply's headers (case-insensitive) and the nonce the request was signed with:
+    # a signed server answer must echo it (audio requests).
+    headers: dict = field(default_factory=dict)
+    nonce: str = ""
 
     def json(self):
         return json.loads(self.body.decode("utf-8"))
@@ -84,7 +89,14 @@ class SensorClient:
         return self.server_url + path
 
     def _signed_headers(
-        self, *, method: str, url: str, body: bytes, content_type: str | None, extra: dict
+        self,
+        *,
+        method: str,
+        url: str,
+        body: bytes,
+        content_type: str | None,
+        extra: dict,
+        nonce: str,
     ) -> dict[str, str]:
         # Extra headers (the clip's start time) are sent and covered by the signature too.
         return signing.sign_request(
@@ -94,6 +106,7 @@ class SensorClient:
             content_type=content_type,
             serial=self.serial,
             private_key=self.private_key,
+            nonce=nonce,
             extra_headers=extra or None,
         )
 
@@ -107,12 +120,14 @@ class SensorClient:
         extra_headers: dict | None = None,
     ) -> Reply:
         url = self.url(path)
+        nonce = secrets.token_urlsafe(18)
         headers = self._signed_headers(
             method=method,
             url=url,
             body=body,
             content_type=content_type,
             extra=extra_headers or {},
+            nonce=nonce,
         )
         try:
             response = self.session.request(
@@ -129,6 +144,8 @@ class SensorClient:
             status=response.status_code,
             body=response.content,
             content_type=response.headers.get("Content-Type", ""),
+            headers=response.headers,
+            nonce=nonce,
         )
 
     def post_json(self, path: str, payload) -> Reply:

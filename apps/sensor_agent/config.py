@@ -5,6 +5,7 @@ Example (TOML)::
     server_url = "https://shotspotter.example.org"
     serial = "S-0001"
     private_key = "/etc/sensor/key.pem"       # Ed25519 PEM (register_sensor --key-out)
+    server_public_key = "/etc/sensor/server.pub"  # manage.py server_public_key
     data_dir = "/var/lib/sensor-agent"        # outbox, ring buffer, state
     buffer_retention_hours = 72               # at most 72: configurable downwards only
 
@@ -24,6 +25,7 @@ Relative paths are relative to the directory of the configuration file.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -79,6 +81,9 @@ class AgentConfig:
     serial: str
     private_key_path: Path
     data_dir: Path
+    # The server's Ed25519 public key(s): audio requests must be signed with one of them.
+    server_public_key_path: Path
+    allow_insecure_http: bool = False
     buffer_retention_hours: float = MAX_RETENTION_HOURS
     batch_max_pulses: int = 200
     batch_interval_s: float = 1.0
@@ -113,7 +118,19 @@ def check_retention_hours(value) -> float:
     return float(value)
 
 
-def check_server_url(value) -> str:
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); no DNS look-up."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_server_url(value, *, allow_insecure_http: bool = False) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError("server_url is required (e.g. https://server.example.org)")
     parts = urlsplit(value)
@@ -121,6 +138,12 @@ def check_server_url(value) -> str:
         raise ConfigError(f"server_url must be an http(s) URL, got {value!r}")
     if parts.query or parts.fragment:
         raise ConfigError(f"server_url must not have a query or fragment, got {value!r}")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            f"server_url {value!r} is plain http to another machine: anyone on the path could "
+            "read and alter the traffic. Use https, or set allow_insecure_http = true (a "
+            "trusted private network; audio requests must still carry the server's signature)"
+        )
     return value.rstrip("/")
 
 
@@ -249,12 +272,27 @@ def config_from_dict(raw: dict, *, base: Path) -> AgentConfig:
         raise ConfigError("private_key (path to the Ed25519 PEM file) is required")
     if "data_dir" not in raw:
         raise ConfigError("data_dir (where the outbox and ring buffer live) is required")
+    if "server_public_key" not in raw:
+        raise ConfigError(
+            "server_public_key (path to the server's Ed25519 public key, from "
+            "`manage.py server_public_key`) is required: audio requests are answered only "
+            "when the server signed them"
+        )
+    allow_insecure_http = raw.pop("allow_insecure_http", False)
+    if not isinstance(allow_insecure_http, bool):
+        raise ConfigError(f"allow_insecure_http must be true or false, got {allow_insecure_http!r}")
     retention = check_retention_hours(raw.pop("buffer_retention_hours", MAX_RETENTION_HOURS))
     config = AgentConfig(
-        server_url=check_server_url(raw.pop("server_url", None)),
+        server_url=check_server_url(
+            raw.pop("server_url", None), allow_insecure_http=allow_insecure_http
+        ),
         serial=serial.strip(),
         private_key_path=_path(raw.pop("private_key"), base=base, label="private_key"),
         data_dir=_path(raw.pop("data_dir"), base=base, label="data_dir"),
+        server_public_key_path=_path(
+            raw.pop("server_public_key"), base=base, label="server_public_key"
+        ),
+        allow_insecure_http=allow_insecure_http,
         buffer_retention_hours=retention,
         batch_max_pulses=_number(
             raw, "batch_max_pulses", 200, low=1, high=MAX_BATCH_PULSES, integer=True

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import http_sf
+from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,7 +21,7 @@ from apps.core.parsers import JSONParser
 from apps.core.problems import database_unavailable_problem
 from apps.incidents import selectors as incident_selectors
 from apps.incidents import services as incident_services
-from apps.sensors import services
+from apps.sensors import server_key, services
 from apps.sensors.authentication import IsSignedSensor, SensorSignatureAuthentication
 from apps.sensors.conf import sensor_setting
 from apps.sensors.serializers import (
@@ -31,6 +33,7 @@ from apps.sensors.serializers import (
     PulseBatchSerializer,
     UtcDateTimeField,
 )
+from apps.sensors.signing import AUDIO_REQUESTS_CONTEXT, SERVER_SIGNATURE_HEADER
 from apps.sensors.throttling import SensorRateThrottle
 
 logger = logging.getLogger("apps.sensors")
@@ -149,15 +152,20 @@ class WavParser(BaseParser):
         return stream.read()
 
 
-def _covered_components(request) -> set[str]:
-    """Components the (verified) signature covers; authentication parsed it already."""
+def _signature_input(request) -> tuple[set[str], dict]:
+    """Components the (verified) signature covers and its parameters; authentication
+    parsed and verified it already."""
     raw = request.headers.get("Signature-Input", "")
     try:
         parsed = http_sf.parse(raw.encode("latin-1"), tltype="dictionary")
-        ((_label, (components, _params)),) = parsed.items()
-        return {str(value).lower() for value, _ in components}
+        ((_label, (components, params)),) = parsed.items()
+        return {str(value).lower() for value, _ in components}, dict(params)
     except (ValueError, TypeError, UnicodeEncodeError):
-        return set()
+        return set(), {}
+
+
+def _covered_components(request) -> set[str]:
+    return _signature_input(request)[0]
 
 
 class AudioRequestListView(SensorAPIView):
@@ -167,12 +175,53 @@ class AudioRequestListView(SensorAPIView):
             "This sensor's pending audio requests (explosive-like incidents and "
             "investigation requests only)"
         ),
+        description=(
+            "The answer is signed with the server's Ed25519 key (SERVER_SIGNING_KEY_FILE): "
+            f"the {SERVER_SIGNATURE_HEADER} header is `ed25519=:<base64>:`, the signature of "
+            f"{AUDIO_REQUESTS_CONTEXT.decode().strip()!r} + newline + the body's exact bytes. "
+            "The body names the sensor (serial), echoes the nonce of the poll's own "
+            "signature and carries the time it was issued, so an answer cannot be replayed "
+            "to another sensor or to a later poll. Sensors upload audio only for answers "
+            "that verify (docs/sensor-agent.md). A server without a signing key answers "
+            "503 and hands out nothing."
+        ),
+        parameters=[
+            OpenApiParameter(
+                SERVER_SIGNATURE_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="Ed25519 signature of the answer by the server's key.",
+            )
+        ],
         responses={200: AudioRequestListSerializer, 401: PROBLEM, 403: PROBLEM},
         tags=["sensor"],
     )
     def get(self, request):
         pending = incident_selectors.audio_requests_pending_for_sensor(sensor=request.sensor)
-        return Response(AudioRequestListSerializer({"requests": list(pending)}).data)
+        nonce = _signature_input(request)[1].get("nonce")
+        payload = AudioRequestListSerializer(
+            {
+                "serial": request.sensor.serial_number,
+                "nonce": str(nonce) if nonce else "",
+                "issued_at": timezone.now(),
+                "requests": list(pending),
+            }
+        ).data
+        try:
+            body, signature = server_key.signed_audio_requests_answer(dict(payload))
+        except ImproperlyConfigured as error:
+            logger.error("audio requests not handed out: %s", error)
+            raise Problem(
+                503,
+                "The server has no signing key, so it cannot hand out audio requests.",
+                "server_key_missing",
+            ) from None
+        return HttpResponse(
+            body,
+            content_type="application/json",
+            headers={SERVER_SIGNATURE_HEADER: signature},
+        )
 
 
 class AudioUploadView(SensorAPIView):

@@ -7,4 +7,4 @@ class SensorsConfig(AppConfig):
     verbose_name = "Sensor network"
 
     def ready(self) -> None:
-        from apps.sensors import schema  # noqa: F401  (registers the OpenAPI extension)
+        from apps.sensors import checks, schema  # noqa: F401  (check, OpenAPI extension)

@@ -215,6 +215,13 @@ class AudioRequestSerializer(serializers.Serializer):
 
 
 class AudioRequestListSerializer(serializers.Serializer):
+    """The poll's answer; its exact bytes are signed with the server's key."""
+
+    serial = serializers.CharField(help_text="The sensor the answer is for.")
+    nonce = serializers.CharField(
+        help_text="The nonce of the poll's own signature (an answer fits one poll only)."
+    )
+    issued_at = UtcDateTimeField(help_text="When the server signed the answer.")
     requests = AudioRequestSerializer(many=True)
 
 

@@ -16,6 +16,7 @@ import binascii
 import datetime as dt
 import secrets
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
@@ -151,3 +152,83 @@ def load_public_key(text: str | bytes) -> ed25519.Ed25519PublicKey:
     if len(raw) != 32:
         raise KeyFormatError(f"a raw Ed25519 public key has 32 bytes, not {len(raw)}")
     return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+
+
+def public_key_pem(key: ed25519.Ed25519PublicKey) -> bytes:
+    """SubjectPublicKeyInfo PEM: the form a sensor is provisioned with (server key)."""
+    return key.public_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PublicFormat.SubjectPublicKeyInfo,
+    )
+
+
+def load_public_keys(text: str | bytes) -> list[ed25519.Ed25519PublicKey]:
+    """One or more Ed25519 public keys: PEM blocks and/or raw base64 lines (``#`` comments).
+
+    A sensor trusts every key in its server key file, so a new server key can be added
+    before the server switches to it and the old one removed afterwards (rotation).
+    """
+    data = text.decode("ascii", "replace") if isinstance(text, bytes) else str(text)
+    keys: list[ed25519.Ed25519PublicKey] = []
+    block: list[str] | None = None
+    for number, raw_line in enumerate(data.splitlines(), start=1):
+        line = raw_line.strip()
+        if block is not None:
+            block.append(line)
+            if line.startswith("-----END"):
+                keys.append(load_public_key("\n".join(block)))
+                block = None
+            continue
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-----BEGIN"):
+            block = [line]
+            continue
+        try:
+            keys.append(load_public_key(line))
+        except KeyFormatError as error:
+            raise KeyFormatError(f"line {number}: {error}") from None
+    if block is not None:
+        raise KeyFormatError("a PEM block has no END line")
+    if not keys:
+        raise KeyFormatError("no public key found")
+    return keys
+
+
+# --- The server's answers to a sensor (audio requests) ---------------------------------------
+
+# The poll answer's body is signed as it is sent, with this context in front (so a
+# signature made for anything else can never pass for one), and carried in this header.
+SERVER_SIGNATURE_HEADER = "Server-Signature"
+AUDIO_REQUESTS_CONTEXT = b"shotspotter audio-requests v1\n"
+_SERVER_SIGNATURE_PREFIX = "ed25519=:"
+
+
+def sign_server_answer(*, body: bytes, private_key: ed25519.Ed25519PrivateKey) -> str:
+    """The ``Server-Signature`` value for an audio-requests answer: ``ed25519=:<base64>:``."""
+    signature = private_key.sign(AUDIO_REQUESTS_CONTEXT + body)
+    return f"{_SERVER_SIGNATURE_PREFIX}{base64.b64encode(signature).decode('ascii')}:"
+
+
+def server_answer_signed(
+    *, body: bytes, header: str | None, public_keys: list[ed25519.Ed25519PublicKey]
+) -> bool:
+    """True when ``header`` is a valid signature of ``body`` by one of ``public_keys``."""
+    if not header:
+        return False
+    header = header.strip()
+    if not (header.startswith(_SERVER_SIGNATURE_PREFIX) and header.endswith(":")):
+        return False
+    try:
+        signature = base64.b64decode(header[len(_SERVER_SIGNATURE_PREFIX) : -1], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(signature) != 64:
+        return False
+    for key in public_keys:
+        try:
+            key.verify(signature, AUDIO_REQUESTS_CONTEXT + body)
+        except InvalidSignature:
+            continue
+        return True
+    return False

@@ -143,16 +143,21 @@ def make_agent(
     site: SensorSite,
     server_url: str,
     key_path: Path,
+    server_key_path: Path,
     data_dir: Path,
     retention_hours: float,
+    allow_insecure_http: bool = False,
     full_scale_db_spl: float | None = VIRTUAL_FULL_SCALE_DB_SPL,
 ) -> SensorAgent:
-    """A real agent for a virtual sensor (its own outbox and ring buffer under data_dir)."""
+    """A real agent for a virtual sensor (its own outbox and ring buffer under data_dir),
+    trusting the server key in ``server_key_path`` for audio requests."""
     config = config_from_dict(
         {
             "server_url": server_url,
+            "allow_insecure_http": allow_insecure_http,
             "serial": site.serial,
             "private_key": str(key_path),
+            "server_public_key": str(server_key_path),
             "data_dir": str(data_dir / site.serial),
             "buffer_retention_hours": retention_hours,
             "batch_max_pulses": 200,

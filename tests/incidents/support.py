@@ -216,9 +216,15 @@ def put_audio(
     return client.generic("PUT", path, data=body, content_type=content_type, headers=send)
 
 
-def get_audio_requests(client, *, key, serial):
+def get_audio_requests(client, *, key, serial, nonce: str | None = None):
     headers = signed_headers(
-        path=AUDIO_REQUESTS, body=b"", key=key, serial=serial, method="GET", content_type=None
+        path=AUDIO_REQUESTS,
+        body=b"",
+        key=key,
+        serial=serial,
+        method="GET",
+        content_type=None,
+        nonce=nonce,
     )
     return client.get(AUDIO_REQUESTS, headers=headers)
 

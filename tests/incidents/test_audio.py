@@ -21,6 +21,8 @@ from apps.incidents.models import (
     ShotPulse,
 )
 from apps.sensors.models import RefusedRequest
+from apps.sensors.server_key import server_signing_key
+from apps.sensors.signing import SERVER_SIGNATURE_HEADER, server_answer_signed
 from tests.incidents.support import (
     deploy,
     get_audio_requests,
@@ -104,12 +106,20 @@ def test_window_of_a_burst_spans_first_to_last_shot_and_never_more(gunshot):
 
 
 def test_sensor_lists_only_its_own_pending_requests(client, gunshot):
+    """The answer names the sensor, echoes the poll's nonce, and is signed with the
+    server's key (the agent uploads nothing for anything else)."""
     deployment, incident = gunshot
     request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
     key = _key_of(deployment, request.sensor)
-    reply = client_get = get_audio_requests(client, key=key, serial=request.sensor.serial_number)
-    assert client_get.status_code == 200, reply.content
-    assert reply.json() == {
+    serial = request.sensor.serial_number
+    reply = get_audio_requests(client, key=key, serial=serial, nonce="poll-nonce-0001")
+    assert reply.status_code == 200, reply.content
+    data = reply.json()
+    issued = dt.datetime.fromisoformat(data.pop("issued_at"))
+    assert abs((timezone.now() - issued).total_seconds()) < 5
+    assert data == {
+        "serial": serial,
+        "nonce": "poll-nonce-0001",
         "requests": [
             {
                 "id": request.pk,
@@ -119,13 +129,37 @@ def test_sensor_lists_only_its_own_pending_requests(client, gunshot):
                 "sample_rate": RATE,
                 "expires_at": request.expires_at.isoformat().replace("+00:00", "Z"),
             }
-        ]
+        ],
     }
+    server_public = server_signing_key().public_key()
+    signature = reply.headers[SERVER_SIGNATURE_HEADER]
+    assert server_answer_signed(body=reply.content, header=signature, public_keys=[server_public])
+    assert not server_answer_signed(
+        body=reply.content.replace(b"poll-nonce-0001", b"poll-nonce-0002"),
+        header=signature,
+        public_keys=[server_public],
+    )
     requested = set(AudioRequest.objects.values_list("sensor_id", flat=True))
     other, other_key = next((s, k) for s, k in deployment.sensors.values() if s.pk not in requested)
-    assert get_audio_requests(client, key=other_key, serial=other.serial_number).json() == {
-        "requests": []
-    }
+    other_reply = get_audio_requests(client, key=other_key, serial=other.serial_number)
+    assert other_reply.json()["requests"] == []
+    assert other_reply.json()["serial"] == other.serial_number
+
+
+def test_without_a_server_key_no_audio_request_is_handed_out(client, gunshot, settings):
+    """DEBUG off and no SERVER_SIGNING_KEY_FILE: 503 problem (and the system check fails)."""
+    from django.core import checks
+
+    deployment, incident = gunshot
+    request = AudioRequest.objects.filter(incident=incident).select_related("sensor").first()
+    settings.SERVER_SIGNING_KEY_FILE = ""
+    settings.SERVER_SIGNING_KEY_DEV_FILE = None
+    key = _key_of(deployment, request.sensor)
+    reply = get_audio_requests(client, key=key, serial=request.sensor.serial_number)
+    assert reply.status_code == 503
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert "signing key" in reply.json()["detail"]
+    assert "sensors.E001" in {error.id for error in checks.run_checks()}
 
 
 def test_upload_inside_the_window_is_stored_with_its_sha256(client, gunshot, settings):
@@ -364,7 +398,7 @@ def test_a_sensor_is_no_longer_asked_once_the_incident_is_decided_not_gunfire(cl
     for request in pending:
         key = _key_of(deployment, request.sensor)
         reply = get_audio_requests(client, key=key, serial=request.sensor.serial_number)
-        assert reply.status_code == 200 and reply.json() == {"requests": []}
+        assert reply.status_code == 200 and reply.json()["requests"] == []
 
 
 def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):

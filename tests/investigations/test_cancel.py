@@ -78,7 +78,7 @@ def test_the_filer_cancels_and_the_sensors_stop_being_asked(client, asked, offic
     assert event.target_id == str(investigation.pk)
     assert event.details["audio_requests_withdrawn"] == 1 and event.details["clips"] == 1
     # The sensor no longer sees the request, and an upload is refused.
-    assert get_audio_requests(client, key=key, serial="HC-400E").json() == {"requests": []}
+    assert get_audio_requests(client, key=key, serial="HC-400E").json()["requests"] == []
     upload = put_audio(
         client,
         request_id=pending.pk,

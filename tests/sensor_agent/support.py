@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import http_sf
 import numpy as np
 
+from apps.sensor_agent.client import utc_iso
 from apps.sensor_agent.config import config_from_dict
+from apps.sensors.signing import (
+    SERVER_SIGNATURE_HEADER,
+    generate_private_key,
+    public_key_pem,
+    sign_server_answer,
+)
 
 
 def free_port() -> int:
@@ -105,13 +114,28 @@ class Relay:
         upstream.close()
 
 
-class StubSensorServer:
-    """A local HTTP server that plays the audio-request endpoints and records requests."""
+def signature_parameters(entry: dict) -> dict:
+    """The parameters (keyid, nonce, created) of a recorded request's signature."""
+    parsed = http_sf.parse(entry["headers"]["signature-input"].encode(), tltype="dictionary")
+    ((_label, (_components, params)),) = parsed.items()
+    return dict(params)
 
-    def __init__(self):
+
+class StubSensorServer:
+    """A local HTTP server that plays the audio-request endpoints and records requests.
+
+    It answers polls as the real server does: the pending ``audio_requests``, for the
+    polling sensor, echoing the poll's nonce, signed with ``signing_key`` (the key the
+    test agents trust). ``answer`` replaces that (a forger, a replayer): it gets the
+    recorded poll and returns the body and headers to send.
+    """
+
+    def __init__(self, signing_key=None):
+        self.signing_key = signing_key or generate_private_key()
         self.audio_requests: list[dict] = []
         self.received: list[dict] = []
         self.put_status = 201
+        self.answer = None
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -130,18 +154,22 @@ class StubSensorServer:
                 stub.received.append(entry)
                 return entry
 
-            def _reply(self, status, payload, content_type="application/json"):
-                data = json.dumps(payload).encode()
+            def _reply(self, status, payload, content_type="application/json", headers=None):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
             def do_GET(self):
-                self._record()
+                entry = self._record()
                 if self.path == "/api/v1/sensor/audio-requests":
-                    self._reply(200, {"requests": stub.audio_requests})
+                    answer = stub.answer or stub.signed_answer
+                    body, headers = answer(entry)
+                    self._reply(200, body, headers=headers)
                 else:
                     self._reply(404, {"title": "Not found"}, "application/problem+json")
 
@@ -160,6 +188,36 @@ class StubSensorServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    @property
+    def public_key(self):
+        return self.signing_key.public_key()
+
+    def signed_answer(
+        self,
+        entry: dict,
+        *,
+        serial: str | None = None,
+        nonce: str | None = None,
+        issued_at: float | None = None,
+        requests: list[dict] | None = None,
+        key=None,
+    ) -> tuple[bytes, dict]:
+        """The server's answer to the recorded poll ``entry`` (each part overridable)."""
+        params = signature_parameters(entry)
+        body = json.dumps(
+            {
+                "serial": params["keyid"] if serial is None else serial,
+                "nonce": params["nonce"] if nonce is None else nonce,
+                "issued_at": utc_iso(time.time() if issued_at is None else issued_at),
+                "requests": self.audio_requests if requests is None else requests,
+            }
+        ).encode()
+        signature = sign_server_answer(body=body, private_key=key or self.signing_key)
+        return body, {SERVER_SIGNATURE_HEADER: signature}
+
+    def polls(self) -> list[dict]:
+        return [r for r in self.received if r["method"] == "GET"]
+
     def start(self):
         self.thread.start()
         return self
@@ -172,11 +230,28 @@ class StubSensorServer:
         return [r for r in self.received if r["method"] == "PUT"]
 
 
-def agent_config(data_dir: Path, *, server_url: str, serial: str = "S-0001", **extra):
+def server_key_file(directory: Path, public_key=None) -> Path:
+    """Write the server public key an agent trusts (default: the test server's own)."""
+    if public_key is None:
+        from apps.sensors.server_key import server_signing_key
+
+        public_key = server_signing_key().public_key()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "server-public-key.pem"
+    path.write_bytes(public_key_pem(public_key))
+    return path
+
+
+def agent_config(
+    data_dir: Path, *, server_url: str, serial: str = "S-0001", server_key=None, **extra
+):
+    """An agent configuration; it trusts ``server_key`` (an Ed25519 public key; default
+    the key this test server signs with, as for ``live_server``)."""
     raw = {
         "server_url": server_url,
         "serial": serial,
         "private_key": str(data_dir / "unused.pem"),
+        "server_public_key": str(server_key_file(data_dir, server_key)),
         "data_dir": str(data_dir),
         "request_timeout_s": 5,
         "backoff_initial_s": 0.05,
@@ -196,3 +271,70 @@ def impulses_audio(*, seconds: float, rate: int, times_s, seed: int = 1) -> np.n
         burst = 0.6 * np.exp(-k / (0.004 * rate)) * np.sin(2 * np.pi * 900 * k / rate)
         audio[n : n + len(k)] += burst[: len(audio) - n]
     return audio.astype(np.float32)
+
+
+HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+
+
+class TamperingProxy:
+    """A man in the middle over real HTTP: forwards every request to ``target`` and
+    hands the audio-requests answers to ``tamper(body, headers) -> (body, headers)``
+    (None: passed on untouched). It records what passed through, so a test sees whether
+    any audio left the sensor. The Host header is kept, so the sensors' signatures (over
+    the URL they used) still verify at the server."""
+
+    def __init__(self, target_url: str):
+        import requests
+
+        self.target = target_url.rstrip("/")
+        self.tamper = None
+        self.received: list[dict] = []
+        proxy = self
+        session = requests.Session()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                proxy.received.append({"method": self.command, "path": self.path, "body": body})
+                upstream = session.request(
+                    self.command,
+                    proxy.target + self.path,
+                    data=body or None,
+                    headers=dict(self.headers.items()),
+                    timeout=30,
+                    allow_redirects=False,
+                )
+                data, headers = upstream.content, dict(upstream.headers)
+                if self.path.startswith("/api/v1/sensor/audio-requests") and proxy.tamper:
+                    data, headers = proxy.tamper(data, headers)
+                self.send_response(upstream.status_code)
+                for name, value in headers.items():
+                    if name.lower() not in HOP_HEADERS:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def puts(self) -> list[dict]:
+        return [r for r in self.received if r["method"] == "PUT"]

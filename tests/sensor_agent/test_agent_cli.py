@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 
 from apps.sensor_agent.__main__ import main
 from apps.sensor_agent.agent import SensorAgent
@@ -108,6 +110,8 @@ def test_the_stream_detector_finds_each_impulse_once_across_chunks(tmp_path):
 def test_agent_program_sends_the_pulses_of_a_wav_file_to_the_server(tmp_path, live_server):
     _, key = register(agency=AgencyFactory(system_id="312"), serial="S-0001")
     (tmp_path / "key.pem").write_bytes(private_key_pem(key))
+    # The server's public key, as an operator provisions it (manage.py server_public_key).
+    call_command("server_public_key", "--out", str(tmp_path / "server.pem"), stdout=io.StringIO())
     (tmp_path / "clip.wav").write_bytes(
         wav_bytes(
             np.round(impulses_audio(seconds=12, rate=RATE, times_s=IMPULSES_S) * 32768).astype(
@@ -118,8 +122,8 @@ def test_agent_program_sends_the_pulses_of_a_wav_file_to_the_server(tmp_path, li
     )
     (tmp_path / "agent.toml").write_text(
         f'server_url = "{live_server.url}"\n'
-        'serial = "S-0001"\nprivate_key = "key.pem"\ndata_dir = "data"\n'
-        "buffer_retention_hours = 48\nbatch_interval_s = 0.1\n"
+        'serial = "S-0001"\nprivate_key = "key.pem"\nserver_public_key = "server.pem"\n'
+        'data_dir = "data"\nbuffer_retention_hours = 48\nbatch_interval_s = 0.1\n'
         "[position]\nlatitude = 40.7\nlongitude = -89.6\nelevation_m = 190.0\n"
         '[input]\ntype = "wav-files"\npaths = ["clip.wav"]\ntimestamps = "now"\nchunk_s = 3\n'
     )
@@ -140,7 +144,7 @@ def test_agent_program_sends_the_pulses_of_a_wav_file_to_the_server(tmp_path, li
 def test_agent_program_refuses_a_bad_config_clearly(tmp_path, capsys):
     (tmp_path / "agent.toml").write_text(
         'server_url = "http://127.0.0.1:8000"\nserial = "S-1"\nprivate_key = "k.pem"\n'
-        'data_dir = "data"\nbuffer_retention_hours = 100\n'
+        'server_public_key = "s.pem"\ndata_dir = "data"\nbuffer_retention_hours = 100\n'
     )
     assert main(["--config", str(tmp_path / "agent.toml")]) == 2
     err = capsys.readouterr().err
@@ -148,7 +152,7 @@ def test_agent_program_refuses_a_bad_config_clearly(tmp_path, capsys):
 
     (tmp_path / "agent.toml").write_text(
         'server_url = "http://127.0.0.1:8000"\nserial = "S-1"\nprivate_key = "k.pem"\n'
-        'data_dir = "data"\n'
+        'server_public_key = "s.pem"\ndata_dir = "data"\n'
     )
     assert main(["--config", str(tmp_path / "agent.toml")]) == 2
     assert "cannot read the private key" in capsys.readouterr().err

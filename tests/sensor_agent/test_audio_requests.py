@@ -41,7 +41,9 @@ def key():
 
 @pytest.fixture
 def agent(tmp_path, stub, key):
-    agent = SensorAgent(agent_config(tmp_path, server_url=stub.url), private_key=key)
+    agent = SensorAgent(
+        agent_config(tmp_path, server_url=stub.url, server_key=stub.public_key), private_key=key
+    )
     yield agent
     agent.close()
 

@@ -120,7 +120,7 @@ def test_no_sample_is_ever_on_disk_longer_than_the_retention(tmp_path):
 @pytest.mark.parametrize("hours", [72.01, 73, 100, 1e9])
 def test_retention_above_72_hours_is_refused(tmp_path, hours):
     with pytest.raises(ConfigError, match="at most 72 hours|can only be lowered"):
-        agent_config(tmp_path, server_url="http://x.example", buffer_retention_hours=hours)
+        agent_config(tmp_path, server_url="https://x.example", buffer_retention_hours=hours)
     with pytest.raises(BufferError, match="at most 72 hours"):
         RingBuffer(tmp_path / "audio", retention_hours=hours)
 
@@ -128,11 +128,11 @@ def test_retention_above_72_hours_is_refused(tmp_path, hours):
 @pytest.mark.parametrize("hours", [0, -1, float("nan"), "48", True])
 def test_retention_must_be_a_positive_number(tmp_path, hours):
     with pytest.raises(ConfigError, match="buffer_retention_hours"):
-        agent_config(tmp_path, server_url="http://x.example", buffer_retention_hours=hours)
+        agent_config(tmp_path, server_url="https://x.example", buffer_retention_hours=hours)
 
 
 def test_retention_can_be_lowered(tmp_path):
-    config = agent_config(tmp_path, server_url="http://x.example", buffer_retention_hours=12)
+    config = agent_config(tmp_path, server_url="https://x.example", buffer_retention_hours=12)
     assert config.retention_s == 12 * HOUR
 
 
@@ -140,7 +140,7 @@ def test_config_file_refuses_retention_above_72_with_the_file_named(tmp_path):
     path = tmp_path / "agent.toml"
     path.write_text(
         'server_url = "http://127.0.0.1:8000"\nserial = "S-1"\nprivate_key = "k.pem"\n'
-        'data_dir = "data"\nbuffer_retention_hours = 96\n'
+        'server_public_key = "s.pem"\ndata_dir = "data"\nbuffer_retention_hours = 96\n'
     )
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -149,14 +149,14 @@ def test_config_file_refuses_retention_above_72_with_the_file_named(tmp_path):
 
 
 def test_config_errors_are_clear(tmp_path):
-    base = {"serial": "S-1", "private_key": "k.pem", "data_dir": "d"}
+    base = {"serial": "S-1", "private_key": "k.pem", "server_public_key": "s.pem", "data_dir": "d"}
     cases = [
         ({**base, "server_url": "ftp://x"}, "server_url must be an http"),
-        ({**base, "server_url": "http://x", "batch_max_pulses": 5000}, "at most 1000"),
-        ({**base, "server_url": "http://x", "colour": "red"}, "unknown setting.*colour"),
-        ({**base, "server_url": "http://x", "input": {"type": "mic"}}, "input.type"),
-        ({**base, "server_url": "http://x", "input": {"type": "wav-files"}}, "input.paths"),
-        ({"server_url": "http://x", "serial": "S-1", "data_dir": "d"}, "private_key"),
+        ({**base, "server_url": "https://x", "batch_max_pulses": 5000}, "at most 1000"),
+        ({**base, "server_url": "https://x", "colour": "red"}, "unknown setting.*colour"),
+        ({**base, "server_url": "https://x", "input": {"type": "mic"}}, "input.type"),
+        ({**base, "server_url": "https://x", "input": {"type": "wav-files"}}, "input.paths"),
+        ({"server_url": "https://x", "serial": "S-1", "data_dir": "d"}, "private_key"),
     ]
     for raw, message in cases:
         with pytest.raises(ConfigError, match=message):

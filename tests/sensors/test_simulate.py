@@ -213,7 +213,12 @@ def test_virtual_sensors_answer_audio_requests_from_the_rendered_audio(demo_area
         VirtualSensor(
             site=site,
             agent=SensorAgent(
-                agent_config(tmp_path / site.serial, server_url=stub.url, audio_poll_interval_s=1),
+                agent_config(
+                    tmp_path / site.serial,
+                    server_url=stub.url,
+                    server_key=stub.public_key,
+                    audio_poll_interval_s=1,
+                ),
                 private_key=generate_private_key(),
             ),
         )
@@ -359,3 +364,9 @@ def test_a_simulated_gunshot_becomes_an_incident_and_its_audio_is_answered(
         # The whole window was in the virtual sensor's ring buffer: nothing is missing.
         assert math.isclose(clip.duration_s, request.window_s, abs_tol=2 / 12_000)
     assert f"answered audio request {fulfilled[0].pk}" in output
+
+
+def test_plain_http_to_another_machine_needs_the_insecure_flag(demo_area, tmp_path):
+    with pytest.raises(CommandError, match="--server: .*plain http.*allow_insecure_http"):
+        simulate("--server", "http://192.0.2.1:8000", "--once", "single_shot", data_dir=tmp_path)
+    assert not Sensor.objects.exists()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import requests
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import Agency
@@ -31,8 +31,10 @@ from apps.acoustics.generator import SCENARIO_KINDS
 from apps.acoustics.types import Weather
 from apps.geo.models import CoverageArea
 from apps.sensor_agent.agent import AgentError
+from apps.sensor_agent.config import ConfigError, check_server_url
 from apps.sensors import services
 from apps.sensors.models import Sensor, SensorStatus
+from apps.sensors.server_key import server_public_key_pem
 from apps.sensors.signing import (
     generate_private_key,
     load_private_key_pem,
@@ -130,6 +132,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
         parser.add_argument(
+            "--server-public-key",
+            type=Path,
+            metavar="FILE",
+            help="The server's public key the agents trust for audio requests (default: "
+            "this installation's own, SERVER_SIGNING_KEY_FILE or the development key).",
+        )
+        parser.add_argument(
+            "--allow-insecure-http",
+            action="store_true",
+            help="Let the agents use a plain http --server that is not on this machine "
+            "(make run's development server; audio requests are still signed).",
+        )
+        parser.add_argument(
             "--retention-hours",
             type=positive,
             default=1.0,
@@ -157,7 +172,12 @@ class Command(BaseCommand):
             raise CommandError("--count must be 0 or more.")
         if not 0 < options["retention_hours"] <= 72:
             raise CommandError("--retention-hours must be more than 0 and at most 72.")
+        try:
+            check_server_url(server, allow_insecure_http=options["allow_insecure_http"])
+        except ConfigError as error:
+            raise CommandError(f"--server: {error}") from None
         self._check_server(server, wait_s=options["wait"])
+        self.server_key_path = self._server_public_key(options)
         # The simulated air is the air the server's pipeline assumes (no weather feed yet).
         self.weather = Weather(
             temperature_c=float(getattr(settings, "PIPELINE_TEMPERATURE_C", 15.0)),
@@ -222,6 +242,23 @@ class Command(BaseCommand):
             )
         )
 
+    def _server_public_key(self, options) -> Path:
+        """The file the agents read the server's public key from (as a sensor would)."""
+        if options["server_public_key"] is not None:
+            return options["server_public_key"]
+        try:
+            pem = server_public_key_pem()
+        except ImproperlyConfigured as error:
+            raise CommandError(
+                f"{error}; or pass --server-public-key FILE (the server's public key)"
+            ) from None
+        path = Path(options["data_dir"]) / "server-public-key.pem"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pem)
+        tmp.replace(path)
+        return path
+
     def _check_server(self, server: str, *, wait_s: float) -> None:
         deadline = time.monotonic() + max(wait_s, 0.0)
         while True:
@@ -246,6 +283,8 @@ class Command(BaseCommand):
                     site=site,
                     server_url=server,
                     key_path=key_path,
+                    server_key_path=self.server_key_path,
+                    allow_insecure_http=options["allow_insecure_http"],
                     data_dir=options["data_dir"] / "sensors",
                     retention_hours=options["retention_hours"],
                 )
@@ -386,6 +425,8 @@ class Command(BaseCommand):
                     site=site,
                     server_url=server,
                     key_path=key_path,
+                    server_key_path=self.server_key_path,
+                    allow_insecure_http=options["allow_insecure_http"],
                     data_dir=options["data_dir"] / "sensors",
                     retention_hours=options["retention_hours"],
                     full_scale_db_spl=None,
