@@ -336,6 +336,12 @@ ALERTS_EMAIL_MAX_ATTEMPTS = env_int("ALERTS_EMAIL_MAX_ATTEMPTS", 5, minimum=1, m
 ALERTS_WEBHOOK_MAX_ATTEMPTS = env_int("ALERTS_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
 ALERTS_RETRY_BASE_S = env_int("ALERTS_RETRY_BASE_S", 15, minimum=1)
 ALERTS_RETRY_MAX_S = env_int("ALERTS_RETRY_MAX_S", 3600, minimum=1)
+# With CELERY_TASK_ALWAYS_EAGER (make run: tasks in-process, no worker) a retry's countdown
+# is ignored: all attempts ran at once inside the publishing request (6 POSTs in 0.2 s, or
+# 6 x ALERTS_WEBHOOK_TIMEOUT_S of waiting on a receiver that hangs). Off (the default), a
+# failed attempt is recorded as failed, "not retried", and nothing is scheduled; the test
+# suite turns it on to exercise the retry chain in-process.
+ALERTS_RETRY_WHEN_EAGER = env_bool("ALERTS_RETRY_WHEN_EAGER", False)
 # E-mails per task (they share one SMTP connection).
 ALERTS_EMAIL_BATCH_SIZE = env_int("ALERTS_EMAIL_BATCH_SIZE", 50, minimum=1, maximum=1000)
 ALERTS_WEBHOOK_TIMEOUT_S = env_float("ALERTS_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.5)

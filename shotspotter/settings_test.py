@@ -10,6 +10,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
+# Alert retries run at once in-process, so the tests see the whole retry chain (make run
+# records a failure and retries nothing: tests/alerts/test_webhooks.py turns it off there).
+ALERTS_RETRY_WHEN_EAGER = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 # Test runs post hundreds of signed requests a minute from the same few serials (S-0001 in

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.alerts.failures import failure_message
+
 
 class IncidentType(models.TextChoices):
     """The reviewed type of a gunfire incident (the review center's gunfire decisions)."""
@@ -246,3 +248,11 @@ class WebhookDelivery(models.Model):
     def event_type(self) -> str:
         """The ``X-ShotSpotter-Event`` it is sent with: the message's event, or ``test``."""
         return self.message.event_type if self.message_id else TEST_EVENT
+
+    @property
+    def failure_message(self) -> str:
+        """What went wrong, for the delivery log ('' when nothing did); ``error`` keeps the
+        raw text (an exception's repr) for platform staff."""
+        return failure_message(
+            error=self.error, response_status=self.response_status, attempt=self.attempt
+        )

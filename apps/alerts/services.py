@@ -14,7 +14,9 @@ Failures: an SMTP 4xx reply or a connection error is transient: the attempt is r
 and attempt n+1 is queued after ``backoff_seconds(n)``; a 5xx refusal of the recipient
 or the message is permanent: recorded, and the address is marked permanently failed
 (further e-mails to it are recorded as skipped until the agency super user resets it).
-Webhooks retry on connection errors, timeouts, 5xx, 408, 425 and 429.
+Webhooks retry on connection errors, timeouts, 5xx, 408, 425 and 429. In embedded mode
+(tasks in-process, no worker: ``retries_can_wait``) nothing could wait for a retry's
+countdown, so a failed attempt is recorded as failed, "not retried", and nothing is queued.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from apps.accounts.access import can_use_application
 from apps.accounts.models import Application, User
 from apps.alerts import selectors
 from apps.alerts.cap import build_cap, cap_identifier, cap_sender, cap_time
+from apps.alerts.failures import NOT_RETRIED
 from apps.alerts.models import (
     EVENT_TYPES,
     TEST_EVENT,
@@ -68,6 +71,13 @@ logger = logging.getLogger("apps.alerts")
 UPDATE_CHANGES = ("comment", "reclassified", "location_moved")
 RETRY_HTTP_STATUSES = {408, 425, 429}
 EXCERPT_CHARS = 1000
+
+
+def retries_can_wait() -> bool:
+    """False in embedded mode (tasks run in-process, ``CELERY_TASK_ALWAYS_EAGER``): a
+    retry's countdown would be ignored and it would run at once, in the same request, so
+    a failed attempt is final there unless ``ALERTS_RETRY_WHEN_EAGER`` is on."""
+    return not settings.CELERY_TASK_ALWAYS_EAGER or settings.ALERTS_RETRY_WHEN_EAGER
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -601,6 +611,11 @@ def _send_rows(rows: list[Notification], outcome: dict, sent: list[Notification]
                         notification, DeliveryStatus.FAILED, error=f"{text} (gave up)", code=code
                     )
                     outcome["failed"] += 1
+                elif not retries_can_wait():
+                    _finish(
+                        notification, DeliveryStatus.FAILED, error=text + NOT_RETRIED, code=code
+                    )
+                    outcome["failed"] += 1
                 else:
                     _finish(notification, DeliveryStatus.RETRY_SCHEDULED, error=text, code=code)
                     _retry_email(notification)
@@ -980,6 +995,9 @@ def webhook_deliver(*, delivery_id: int, resolve: Callable | None = None) -> Web
         elif delivery.attempt >= settings.ALERTS_WEBHOOK_MAX_ATTEMPTS:
             delivery.status = DeliveryStatus.FAILED
             delivery.error += " (gave up)"
+        elif not retries_can_wait():
+            delivery.status = DeliveryStatus.FAILED
+            delivery.error += NOT_RETRIED
         else:
             delivery.status = DeliveryStatus.RETRY_SCHEDULED
     delivery.save()

@@ -29,6 +29,7 @@ from apps.alerts.models import (
     EmailDestination,
 )
 from apps.alerts.signing import SIGNATURE_HEADER
+from apps.core.problems import problem_response
 
 PAGE_SIZE = 50
 
@@ -255,7 +256,11 @@ def _own_agency(request: HttpRequest, system_id: str):
 
 def cap_access(view):
     """A dispatch system's integration API token (``Authorization: Bearer ...``, its agency
-    only, rate-limited) or a logged-in user of the agency with the Siren grant."""
+    only, rate-limited) or a logged-in user of the agency with the Siren grant.
+
+    A token's refusals are problem+json, as on the dispatch/CAD read API: 401 with
+    ``WWW-Authenticate``, 429 with ``Retry-After``, 404 for another agency's feed or a
+    document that is not there (a browser session gets the HTML pages)."""
     from functools import wraps
 
     siren_view = application_required(Application.SIREN)(view)
@@ -272,21 +277,35 @@ def cap_access(view):
             # strips only spaces and tabs, not U+00A0): an empty, malformed token.
             token = integrations.api_token_authenticate(plaintext=header[len("bearer ") :].strip())
         except integrations.TokenRefused as refusal:
-            response = HttpResponse(refusal.detail, status=401, content_type="text/plain")
+            response = problem_response(status=401, title="Unauthorized", detail=refusal.detail)
             response["WWW-Authenticate"] = 'Bearer realm="integration-api"'
             return response
         if token.agency.system_id != system_id:
-            raise Http404("No such feed.")
+            return _cap_not_found()
         decision = integrations.api_token_rate_check(token=token)
         if not decision.allowed:
-            response = HttpResponse("Too many requests.", status=429, content_type="text/plain")
-            response["Retry-After"] = str(int(decision.retry_after_s or 1))
+            wait_s = int(decision.retry_after_s or 1)
+            response = problem_response(
+                status=429,
+                title="Too Many Requests",
+                detail=f"Too many requests with this API token; send again in {wait_s} s.",
+            )
+            response["Retry-After"] = str(wait_s)
             return response
         request.cap_agency = token.agency
         request.cap_token = token
-        return view(request, system_id, **kwargs)
+        try:
+            return view(request, system_id, **kwargs)
+        except Http404:
+            return _cap_not_found()
 
     return wrapped
+
+
+def _cap_not_found() -> HttpResponse:
+    return problem_response(
+        status=404, title="Not Found", detail="There is no such CAP feed or document."
+    )
 
 
 @require_GET

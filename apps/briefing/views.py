@@ -2,7 +2,8 @@
 
 Needs the Briefing Room grant; everything is scoped to the user's agency. Exports are
 audited (``export.csv`` / ``export.geojson`` with the filters and the row count), as the
-privacy policy requires for every export.
+privacy policy requires for every export. An export with bad filters is a 400
+problem+json naming each one (the page itself re-renders its form at 400).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.accounts.models import Application
 from apps.audit.services import record_event
 from apps.briefing import selectors
 from apps.briefing.forms import DEFAULT_DAYS, BriefingFilterForm
+from apps.core.problems import invalid_params_response
 
 
 def _filters(request: HttpRequest):
@@ -91,11 +93,7 @@ def _audit_export(request: HttpRequest, *, action: str, filters, count: int) -> 
 def export_csv(request: HttpRequest) -> HttpResponse:
     form, filters = _filters(request)
     if filters is None:
-        return HttpResponse(
-            "Invalid filters: " + "; ".join(m for e in form.errors.values() for m in e),
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return invalid_params_response(form=form, title="Invalid filters")
     rows = selectors.briefing_rows(agency=request.user.agency, filters=filters)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"incidents-{request.user.agency.system_id}-{filters.start}-{filters.end}.csv"
@@ -115,11 +113,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 def export_geojson(request: HttpRequest) -> HttpResponse:
     form, filters = _filters(request)
     if filters is None:
-        return HttpResponse(
-            json.dumps({"errors": form.errors.get_json_data()}),
-            status=400,
-            content_type="application/json",
-        )
+        return invalid_params_response(form=form, title="Invalid filters")
     rows = selectors.briefing_rows(agency=request.user.agency, filters=filters)
     response = HttpResponse(
         json.dumps(selectors.geojson(rows)), content_type="application/geo+json"

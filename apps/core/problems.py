@@ -25,6 +25,25 @@ def problem_response(*, status: int, title: str, detail: str = "", **extra) -> J
     return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def invalid_params_response(*, form, title: str = "Invalid parameters") -> JsonResponse:
+    """400 naming each bad query or form parameter of ``form`` (a bound, invalid Django form).
+
+    ``errors`` maps each parameter to its messages (errors that concern no one parameter,
+    such as a period ending before it starts, under ``non_field_errors``), the same member
+    the DRF API's problems carry (``problem_exception_handler``); ``detail`` says it in one
+    line: "Invalid parameters: start: Enter a valid date."
+    """
+    errors = {
+        ("non_field_errors" if name == "__all__" else name): [str(m) for m in messages]
+        for name, messages in form.errors.items()
+    }
+    detail = "; ".join(
+        " ".join(messages) if name == "non_field_errors" else f"{name}: {' '.join(messages)}"
+        for name, messages in errors.items()
+    )
+    return problem_response(status=400, title=title, detail=detail, errors=errors)
+
+
 def log_database_unavailable(exc: Exception, where: str) -> None:
     """One warning line per request the outage met (no traceback)."""
     logger.warning(

@@ -2,7 +2,8 @@
 
 Same filters as the audit log page (``/agency/audit/``): action, actor e-mail, dates in
 the agency's time zone. Only the user's own agency's events are read (the selector
-filters on it), so another agency's events can never be in the file.
+filters on it), so another agency's events can never be in the file. Bad filters are a
+400 problem+json naming each one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from apps.accounts.management_forms import AuditFilterForm
 from apps.accounts.management_views import agency_super_user_required
 from apps.audit.selectors import agency_event_actions, agency_events
 from apps.audit.services import record_event
+from apps.core.problems import invalid_params_response
 from apps.privacy.selectors import audit_csv_rows
 
 
@@ -34,10 +36,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     agency = request.user.agency
     form = AuditFilterForm(request.GET, actions=agency_event_actions(agency=agency))
     if not form.is_valid():
-        errors = "; ".join(message for field in form.errors.values() for message in field)
-        return HttpResponse(
-            f"Invalid filters: {errors}", status=400, content_type="text/plain; charset=utf-8"
-        )
+        return invalid_params_response(form=form, title="Invalid filters")
     filters = {
         "action": form.cleaned_data["action"] or "",
         "actor": form.cleaned_data["actor"] or "",

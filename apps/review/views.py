@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.problems import problem_response
 from apps.core.unavailable import note_saved
 from apps.geo.models import CoverageArea
 from apps.incidents.models import Incident, IncidentStatus
@@ -156,10 +157,16 @@ def release(request: HttpRequest, incident_id: int) -> HttpResponse:
 @reviewer_required
 @require_POST
 def touch(request: HttpRequest, incident_id: int) -> JsonResponse:
-    """The open review screen keeps its claim alive (idle claims are released)."""
+    """The open review screen keeps its claim alive (idle claims are released).
+
+    A claim no longer held is a 409 problem+json (still with ``"held": false``)."""
     if not services.touch_claim(reviewer=request.user, incident_id=incident_id):
-        detail = "You no longer hold this incident."
-        return JsonResponse({"held": False, "detail": detail}, status=409)
+        return problem_response(
+            status=409,
+            title="Claim not held",
+            detail="You no longer hold this incident.",
+            held=False,
+        )
     return JsonResponse({"held": True})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.utils import timezone
@@ -73,16 +74,20 @@ class Receiver:
     """A real HTTP server in a thread that answers POSTs with scripted statuses.
 
     ``statuses`` are used in order (the last one repeats). Every request is kept with
-    its headers and raw body.
+    its headers and raw body. ``delay_s``: wait that long before reading a request.
     """
 
-    def __init__(self, statuses=(200,), *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self, statuses=(200,), *, host: str = "127.0.0.1", port: int = 0, delay_s: float = 0.0
+    ):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server API
+                if delay_s:  # a receiver too slow for ALERTS_WEBHOOK_TIMEOUT_S
+                    time.sleep(delay_s)
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 index = min(len(receiver.requests), len(receiver.statuses) - 1)

@@ -127,3 +127,37 @@ def test_a_dispatch_system_reads_the_feed_with_an_integration_api_token(client, 
     for header in ("Bearer ", "Bearer \xa0", "bearer \x85"):
         refused = client.get(doc, HTTP_AUTHORIZATION=header)
         assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_dispatch_systems_refusals_are_problems(client, scene, settings):
+    """A token client was answered text/plain (401, 429) and the HTML 404 page."""
+    from apps.integrations.services import api_token_create
+
+    agency, incident = scene
+    token = api_token_create(agency=agency, name="CAD east").plaintext
+    other_agency, *_ = agency_with_geography(system_id="418")
+    other_token = api_token_create(agency=other_agency, name="CAD west").plaintext
+    doc = f"/alerts/cap/417/{incident.number}/1.xml"
+
+    def problem(reply, status):
+        assert reply.status_code == status
+        assert reply["Content-Type"] == "application/problem+json"
+        body = reply.json()
+        assert body["status"] == status and body["title"] and body["detail"]
+        return body
+
+    refused = client.get(doc, HTTP_AUTHORIZATION="Bearer sso_nope.nope")
+    assert problem(refused, 401)["detail"] == "The API token is not valid."
+    assert refused["WWW-Authenticate"].startswith("Bearer")
+    problem(client.get("/alerts/cap/417.xml", HTTP_AUTHORIZATION=f"Bearer {other_token}"), 404)
+    problem(client.get(doc, HTTP_AUTHORIZATION=f"Bearer {other_token}"), 404)
+    missing = f"/alerts/cap/417/{incident.number}/99.xml"
+    problem(client.get(missing, HTTP_AUTHORIZATION=f"Bearer {token}"), 404)
+
+    settings.INTEGRATION_API_RATE_LIMIT = 1
+    settings.INTEGRATION_API_RATE_WINDOW_S = 3600
+    fresh = api_token_create(agency=agency, name="CAD north").plaintext
+    assert client.get(doc, HTTP_AUTHORIZATION=f"Bearer {fresh}").status_code == 200
+    limited = client.get(doc, HTTP_AUTHORIZATION=f"Bearer {fresh}")
+    assert "send again in" in problem(limited, 429)["detail"]
+    assert int(limited["Retry-After"]) >= 1

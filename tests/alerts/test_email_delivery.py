@@ -389,3 +389,25 @@ def test_a_reclassification_says_updated_with_the_new_type(
     assert "Type:            Single gunshot" in text
     # A comment is not a change of what was alerted: it stays a plain reply.
     assert comment["Subject"].strip() == "Re: " + first["Subject"].strip()
+
+
+def test_in_embedded_mode_a_failure_is_recorded_and_not_retried(settings, publish, scene):
+    """Under make run tasks run in-process and a retry's countdown was ignored: a refused
+    SMTP connection was tried ALERTS_EMAIL_MAX_ATTEMPTS times in a row. Now once."""
+    import socket
+
+    agency, area, beats, incident = scene
+    settings.ALERTS_RETRY_WHEN_EAGER = False  # make run's default (the suite turns it on)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    siren_user(agency=agency, email="officer@example.org")
+
+    publish(incident)
+
+    row = Notification.objects.get()
+    assert (row.attempt, row.status) == (1, DeliveryStatus.FAILED)
+    assert "ConnectionRefusedError" in row.error
+    assert row.error.endswith("(not retried: tasks run in-process)")

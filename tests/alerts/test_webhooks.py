@@ -441,3 +441,100 @@ def test_a_test_delivery_is_signed_logged_audited_and_not_retried(
     other_agency, *_ = agency_with_geography(system_id="418")
     login_verified(client, UserFactory(super_user=True, agency=other_agency))
     assert client.post(url).status_code == 404
+
+
+# --- What a failure means, in the delivery log -------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("kind", "shown"),
+    [
+        ("refused", "Connection refused by 127.0.0.1: nothing accepts connections at that port."),
+        ("dns", "DNS failure: the host name no-such-dispatch.invalid could not be resolved."),
+        (
+            "timeout",
+            "Timed out: 127.0.0.1 accepted the connection but did not answer within 0.5 s.",
+        ),
+        ("tls", "TLS error: no secure connection to 127.0.0.1: it did not answer in TLS"),
+        ("http", "The receiver answered HTTP 503 (Service Unavailable)."),
+        ("guard", "Not sent (refused by the private-address guard): 127.0.0.1 is a private"),
+    ],
+)
+def test_the_delivery_log_says_what_failed_in_words_and_keeps_the_raw_error(
+    client, settings, scene, django_capture_on_commit_callbacks, kind, shown
+):
+    """The log showed the raw exception, e.g. ``ConnectionError: HTTPConnectionPool(host=
+    '127.0.0.1', port=...): Max retries exceeded with url: ... [Errno 111] Connection
+    refused``; it now says what happened, and the raw text stays stored."""
+    agency, boss, incident = scene
+    settings.ALERTS_WEBHOOK_TIMEOUT_S = 0.5
+    with Receiver(statuses=[503], delay_s=2.0 if kind == "timeout" else 0.0) as receiver:
+        url = {
+            "refused": f"http://127.0.0.1:{_closed_port()}/hook",
+            "dns": "http://no-such-dispatch.invalid/hook",
+            "tls": receiver.url.replace("http://", "https://"),
+        }.get(kind, receiver.url)
+        endpoint = make_endpoint(boss, url)
+        if kind == "guard":
+            settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+        with django_capture_on_commit_callbacks(execute=True):
+            services.webhook_test_send(endpoint=endpoint, actor=boss)
+
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.status == DeliveryStatus.FAILED and delivery.error
+    assert delivery.failure_message.startswith(shown)
+    login_verified(client, boss)
+    page = client.get(f"/alerts/agency/webhooks/{endpoint.pk}/").content.decode()
+    assert shown.replace("'", "&#x27;") in page
+    for raw in ("Max retries", "HTTPConnectionPool", "Errno", "Caused by", "(read timeout="):
+        assert raw not in page
+    if kind in ("refused", "dns", "timeout", "tls"):  # the raw text is kept for platform staff
+        assert delivery.error.split(":")[0] in {"ConnectionError", "ReadTimeout", "SSLError"}
+
+
+def test_a_delivery_that_gave_up_says_after_how_many_attempts(settings, publish, scene):
+    agency, boss, incident = scene
+    settings.ALERTS_WEBHOOK_MAX_ATTEMPTS = 2
+    make_endpoint(boss, f"http://127.0.0.1:{_closed_port()}/hook")
+    publish(incident)
+    first, last = WebhookDelivery.objects.order_by("attempt")
+    assert first.failure_message == (
+        "Connection refused by 127.0.0.1: nothing accepts connections at that port."
+    )
+    assert last.error.endswith("(gave up)")
+    assert last.failure_message.endswith("at that port. Gave up after 2 attempts.")
+
+
+def test_in_embedded_mode_a_failure_is_recorded_and_nothing_is_retried(
+    settings, publish, scene, client
+):
+    """Under make run tasks run in-process: a retry's countdown was ignored, so a receiver
+    answering 503 got six POSTs within 0.2 s and one that hangs held the reviewer's publish
+    for 6 x ALERTS_WEBHOOK_TIMEOUT_S. Now the first failure is final there."""
+    agency, boss, incident = scene
+    settings.ALERTS_RETRY_WHEN_EAGER = False  # make run's default (the suite turns it on)
+    assert settings.CELERY_TASK_ALWAYS_EAGER
+    settings.ALERTS_WEBHOOK_TIMEOUT_S = 0.5
+    with Receiver(statuses=[503], delay_s=1.0) as receiver:
+        endpoint = make_endpoint(boss, receiver.url)
+        started = time.perf_counter()
+        publish(incident)
+        took = time.perf_counter() - started
+
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert (delivery.attempt, delivery.status) == (1, DeliveryStatus.FAILED)
+    assert delivery.error.endswith("(not retried: tasks run in-process)")
+    assert took < 3.0  # one timeout, not six
+    assert delivery.failure_message.endswith("with no worker to retry later.")
+    login_verified(client, boss)
+    page = client.get(f"/alerts/agency/webhooks/{endpoint.pk}/").content.decode()
+    assert "Not retried: this server runs its tasks in-process" in page
+    assert "retry scheduled" not in page

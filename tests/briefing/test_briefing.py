@@ -209,6 +209,35 @@ def test_bad_filters_are_refused_and_nothing_is_exported(client, scene):
     assert not AuditEvent.objects.filter(action__startswith="export.").exists()
 
 
+@pytest.mark.parametrize("export", ["export.csv", "export.geojson"])
+def test_bad_export_filters_are_a_problem_naming_each_parameter(client, scene, export):
+    """The exports answered "Invalid filters: ..." as text/plain (CSV) and an ad-hoc
+    ``{"errors": ...}`` as application/json (GeoJSON); both are RFC 7807 problems now."""
+    agency, analyst = scene
+    client.force_login(analyst)
+
+    reply = client.get(f"/briefing-room/{export}", {"start": "soon", "types": "fireworks"})
+
+    assert reply.status_code == 400
+    assert reply["Content-Type"] == "application/problem+json"
+    problem = reply.json()
+    assert (problem["type"], problem["title"], problem["status"]) == (
+        "about:blank",
+        "Invalid filters",
+        400,
+    )
+    assert set(problem["errors"]) == {"start", "types"}
+    assert problem["errors"]["start"] == ["Enter a valid date."]
+    assert "start: Enter a valid date." in problem["detail"] and "types: " in problem["detail"]
+
+    backwards = client.get(f"/briefing-room/{export}", {"start": "2026-03-10", "end": "2026-03-01"})
+    assert backwards["Content-Type"] == "application/problem+json"
+    assert backwards.json()["errors"] == {
+        "non_field_errors": ["The period must start on or before its end."]
+    }
+    assert not AuditEvent.objects.filter(action__startswith="export.").exists()
+
+
 @pytest.mark.parametrize(
     "dates",
     [{"end": "9999-12-31"}, {"start": "9999-12-30", "end": "9999-12-31"}, {"start": "0001-01-01"}],

@@ -96,7 +96,10 @@ def test_another_agencys_action_is_not_even_a_valid_filter(client, agencies):
     response = client.get(URL, {"action": "other.only"})
 
     assert response.status_code == 400
-    assert b"Invalid filters" in response.content
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["title"]) == (400, "Invalid filters")
+    assert list(problem["errors"]) == ["action"] and problem["detail"].startswith("action: ")
     assert not AuditEvent.objects.filter(action="export.audit_csv").exists()
 
 
@@ -107,10 +110,16 @@ def test_bad_dates_are_a_clear_400(client, agencies):
     reversed_range = client.get(URL, {"date_from": "2026-05-02", "date_to": "2026-05-01"})
     not_a_date = client.get(URL, {"date_from": "yesterday"})
 
+    # A file download answers a problem+json naming each bad parameter (was plain text).
     assert reversed_range.status_code == 400
-    assert b"start date must not be after the end date" in reversed_range.content
+    assert reversed_range["Content-Type"] == "application/problem+json"
+    assert reversed_range.json()["errors"] == {
+        "non_field_errors": ["The start date must not be after the end date."]
+    }
     assert not_a_date.status_code == 400
-    assert b"Enter a valid date" in not_a_date.content
+    assert not_a_date["Content-Type"] == "application/problem+json"
+    assert not_a_date.json()["errors"] == {"date_from": ["Enter a valid date."]}
+    assert not_a_date.json()["detail"] == "date_from: Enter a valid date."
     # 9999-12-31 has no next day: it was an OverflowError (500), on the page too.
     for url in (URL, "/agency/audit/"):
         last_day = client.get(url, {"date_to": "9999-12-31"})

@@ -173,7 +173,9 @@ def test_release_gives_the_incident_back(reviewer_client, reviewer, incident):
 
 def test_touch_keeps_only_a_held_claim(reviewer_client, reviewer, incident):
     url = reverse("review:touch", args=[incident.pk])
-    assert reviewer_client.post(url).json()["held"] is False
+    lost = reviewer_client.post(url)
+    assert lost.status_code == 409 and lost["Content-Type"] == "application/problem+json"
+    assert lost.json()["held"] is False and lost.json()["detail"]
     services.claim(reviewer=reviewer, incident_id=incident.pk)
     assert reviewer_client.post(url).json() == {"held": True}
 

@@ -370,3 +370,68 @@ def test_plain_http_to_another_machine_needs_the_insecure_flag(demo_area, tmp_pa
     with pytest.raises(CommandError, match="--server: .*plain http.*allow_insecure_http"):
         simulate("--server", "http://192.0.2.1:8000", "--once", "single_shot", data_dir=tmp_path)
     assert not Sensor.objects.exists()
+
+
+def test_pauses_are_exponential_but_cut_at_three_times_the_mean():
+    """A 45 s mean once drew a 4 minute pause under make run; 135 s is the longest now."""
+    import random
+
+    from apps.sensors.management.commands.simulate import MAX_PAUSE_FACTOR, event_pause_s
+
+    rng = random.Random(7)
+    pauses = [event_pause_s(rng, mean_s=45.0, max_s=135.0, speed=1.0) for _ in range(20_000)]
+    assert max(pauses) == 135.0 and min(pauses) >= 0.0
+    assert 0.04 < sum(p == 135.0 for p in pauses) / len(pauses) < 0.06  # e^-3 = 5 %
+    assert 40.0 < sum(pauses) / len(pauses) < 45.0  # 45 (1 - e^-3) = 42.8 s
+    fast = [event_pause_s(rng, mean_s=45.0, max_s=135.0, speed=10.0) for _ in range(1000)]
+    assert max(fast) <= 13.5
+    assert MAX_PAUSE_FACTOR == 3.0
+
+
+def test_the_help_documents_the_pauses():
+    from apps.sensors.management.commands.simulate import Command
+
+    text = " ".join(Command().create_parser("manage.py", "simulate").format_help().split())
+    assert "--max-pause SECONDS" in text
+    assert "default: 3 x --interval" in text
+    assert "The first event starts at once" in text
+
+
+def test_in_real_time_the_first_event_comes_at_once_and_no_pause_exceeds_max_pause(
+    demo_area, live_server, tmp_path
+):
+    """--interval 600 would make a newcomer wait ten minutes on average; --max-pause 2
+    keeps two events within seconds of each other."""
+    import re
+    import time
+
+    started = time.time()
+    output = simulate(
+        "--server",
+        live_server.url,
+        "--count",
+        "2",
+        "--seed",
+        "3",
+        "--interval",
+        "600",
+        "--max-pause",
+        "2",
+        "--gap",
+        "1",
+        "--linger",
+        "0",
+        data_dir=tmp_path,
+    )
+    elapsed = time.time() - started
+
+    assert "2 event(s)" in output, output
+    placed = re.findall(r"\(seed \d+\) at (\d\d):(\d\d):(\d\d)", output)
+    assert len(placed) == 2, output
+    first, second = (int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in placed)
+    # The first event is placed when the run starts (a later one would say "(in N s)").
+    first_line = next(line for line in output.splitlines() if "(seed " in line)
+    assert "(in " not in first_line, output
+    # Without the cut, the pause after the first event averaged 600 s.
+    assert (second - first) % 86400 < 60, output
+    assert elapsed < 120, output
