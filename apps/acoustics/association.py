@@ -30,9 +30,11 @@ already fits well, or that looks like a weaker echo of one, is not tried again.
    - it is an accepted shot's reverberation (same place, < 50 ms later); or
    - it is an echo ghost: most of its pulses follow, weaker, an accepted shot's pulses on
      the same sensors while it sits elsewhere (echoes always arrive after the direct path);
-     where that shot's place has other accepted rounds, the echo must also be named by its
-     reflector: on that sensor a pulse follows them at the same lag (another gun's rounds
-     are often weaker and later too, but keep no lag to this gun's);
+     where that shot's place has other accepted rounds fired at a gun's cadence (median
+     interval <= 2 s), the echo must also be named by its reflector: on that sensor a
+     pulse follows them at the same lag (another gun's rounds are often weaker and later
+     too, but keep no lag to this gun's); fireworks' places, their bangs seconds apart and
+     scattered, keep the power rule alone (their echoes' lags seldom recur);
    - it is a reflection named by its lags, whatever their power: its pulses follow an
      accepted shot's (elsewhere) on most shared sensors, and those per-sensor lags recur
      after the other accepted rounds from the shot's place;
@@ -151,6 +153,12 @@ class AssociationConfig:
     echo_recur_rounds: int = 2
     echo_recur_share: float = 0.5
     echo_recur_tolerance_s: float = 0.003
+    # The naming holds only where the shot's place fires as a gun does, its accepted rounds
+    # (at least echo_recur_rounds + 1) a median interval of at most echo_cadence_max_s apart
+    # (semi-automatic fire 0.15-0.3 s, with missed rounds rarely over 1 s). Fireworks'
+    # places (mortar shells, large firecrackers, scattered bangs seconds apart) keep the
+    # power rule alone: their echoes' lags seldom recur to name them by. 0 turns it off.
+    echo_cadence_max_s: float = 2.0
     # A candidate is a reflection of an accepted shot when its pulses follow the shot's on
     # most shared sensors and the same per-sensor lags recur after the other accepted rounds
     # from the shot's place (a pulse within echo_recur_tolerance_s on at least
@@ -750,17 +758,20 @@ class _Associator:
             > cfg.same_place_m
         ]
         echoes = 0
+        at_cadence: dict[int, bool] = {}  # per shot, for this call's accepted shots
         for pulse in candidate.members:
             for shot in shots:
                 same_sensor = shot.members[data.sensor[shot.members] == data.sensor[pulse]]
                 if not len(same_sensor) or not self._is_echo_of(pulse, int(same_sensor[0])):
                     continue
-                if self._lag_recurs(int(pulse), int(same_sensor[0]), shot, accepted):
+                if self._lag_recurs(int(pulse), int(same_sensor[0]), shot, accepted, at_cadence):
                     echoes += 1
                     break
         return echoes / len(candidate.members)
 
-    def _lag_recurs(self, pulse: int, direct: int, shot: _Candidate, accepted) -> bool:
+    def _lag_recurs(
+        self, pulse: int, direct: int, shot: _Candidate, accepted, at_cadence: dict[int, bool]
+    ) -> bool:
         """Does a pulse follow the other rounds from the shot's place on this sensor at the
         same lag as `pulse` follows `direct` (one reflector)? True when too few such rounds
         were heard there to tell."""
@@ -778,11 +789,31 @@ class _Associator:
         ]
         if len(times) < cfg.echo_recur_rounds:
             return True
+        if cfg.echo_cadence_max_s > 0:
+            if id(shot) not in at_cadence:
+                at_cadence[id(shot)] = self._fires_at_cadence(shot, accepted)
+            if not at_cadence[id(shot)]:
+                return True
         keys = sensor * data.all_stride + np.asarray(times) + (data.t[pulse] - data.t[direct])
         tol = cfg.echo_recur_tolerance_s
         lo = np.searchsorted(data.all_keys, keys - tol, "left")
         hi = np.searchsorted(data.all_keys, keys + tol, "right")
         return bool(np.count_nonzero(hi > lo) >= cfg.echo_recur_share * len(times))
+
+    def _fires_at_cadence(self, shot: _Candidate, accepted: list[_Candidate]) -> bool:
+        """Were the accepted rounds from the shot's place fired at a gun's cadence (median
+        interval at most echo_cadence_max_s), not seconds apart as fireworks are?"""
+        cfg = self.config
+        times = np.sort(
+            [
+                other.fix.t_emit
+                for other in accepted
+                if math.hypot(other.fix.x - shot.fix.x, other.fix.y - shot.fix.y)
+                <= cfg.same_place_m
+            ]
+        )
+        gaps = np.diff(times)
+        return len(gaps) >= 2 and float(np.median(gaps)) <= cfg.echo_cadence_max_s
 
     def _timing_ghost_of(self, candidate: _Candidate, shot: _Candidate) -> bool:
         """Is the candidate explained as a reflection of the accepted shot, by timing alone?"""

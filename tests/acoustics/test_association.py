@@ -330,6 +330,21 @@ def test_interleaved_bursts_of_two_guns_hold_their_measured_recall():
     assert precision >= 0.87, totals
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_fireworks_echoes_are_not_taken_for_bangs_where_no_reflector_can_name_them():
+    # Naming an echo by its reflector (its lag recurs after the other rounds from the place)
+    # needs rounds fired at a gun's cadence. Fireworks' places (mortar shells, large
+    # firecrackers, scattered bangs seconds apart) give lags that seldom recur, so there
+    # the power rule alone holds: a weaker later pulse is an echo. Measured on seeds 2003
+    # and 2009: precision 32/51 = 0.627 (33/73 = 0.452 when the naming held everywhere),
+    # 32 of 145 locatable bangs found (33 before).
+    totals = generated_totals("fireworks", (2003, 2009))
+    precision = (totals["located"] - totals["false"]) / totals["located"]
+    assert precision >= 0.58, totals
+    assert totals["found"] >= 28, totals
+
+
 # Incremental association: seeding only from given pulses (the live pipeline's new ones).
 def test_seeding_from_one_shots_pulses_finds_the_same_shot_as_a_full_run():
     # The association's own scenarios (65 ms bursts, simultaneous pairs, 0.6 s bursts, with
