@@ -55,7 +55,9 @@ class SMTPSink:
     - ``sink.data_replies.append("451 4.3.0 Try again later")``: the next DATA command is
       answered with that reply (one entry per message, in order) and nothing is stored;
     - ``sink.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"``: RCPT TO for
-      that address is refused with that reply every time.
+      that address is refused with that reply every time;
+    - ``sink.mail_replies.append("553 5.1.8 Sender address rejected")``: the next MAIL FROM
+      is answered with that reply (one entry per message, in order).
     """
 
     def __init__(self, host: str, port: int):
@@ -65,7 +67,17 @@ class SMTPSink:
         self.messages: list = []
         self.data_replies: list[str] = []
         self.rcpt_replies: dict[str, str] = {}
+        self.mail_replies: list[str] = []
         self.refused: list[tuple[str, str]] = []  # (what, reply) of every refusal
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_replies:
+            reply = self.mail_replies.pop(0)
+            self.refused.append((address, reply))
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address.lower())

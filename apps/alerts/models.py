@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from apps.alerts.failures import failure_message
+from apps.alerts.failures import email_failure_message, failure_message
 
 
 class IncidentType(models.TextChoices):
@@ -78,6 +78,12 @@ class EmailDestination(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.status})"
+
+    @property
+    def failure_message(self) -> str:
+        """Why the address is marked failed, in words ('' when it is not); ``last_error``
+        keeps the server's raw reply for platform staff."""
+        return email_failure_message(error=self.last_error)
 
 
 class MessageKind(models.TextChoices):
@@ -177,6 +183,17 @@ class Notification(models.Model):
     @property
     def kind(self) -> str:
         return self.alert.kind
+
+    @property
+    def failure_message(self) -> str:
+        """What went wrong, for the deliveries page ('' when nothing did); ``error`` keeps
+        the raw SMTP reply or exception text for platform staff."""
+        return email_failure_message(
+            error=self.error,
+            smtp_code=self.smtp_code,
+            attempt=self.attempt,
+            skipped=self.status == DeliveryStatus.SKIPPED,
+        )
 
 
 class WebhookEndpoint(models.Model):

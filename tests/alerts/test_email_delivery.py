@@ -14,7 +14,7 @@ from apps.alerts.models import (
     Notification,
 )
 from tests.alerts.support import agency_with_geography, published_incident, siren_user
-from tests.factories import AgencyFactory
+from tests.factories import AgencyFactory, UserFactory, login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -411,3 +411,95 @@ def test_in_embedded_mode_a_failure_is_recorded_and_not_retried(settings, publis
     assert (row.attempt, row.status) == (1, DeliveryStatus.FAILED)
     assert "ConnectionRefusedError" in row.error
     assert row.error.endswith("(not retried: tasks run in-process)")
+
+
+REFUSED = (
+    "550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown in local "
+    "recipient table"
+)
+
+
+def test_the_deliveries_page_says_what_failed_in_words_and_keeps_the_raw_error(
+    smtp_server, publish, scene, client
+):
+    """The page showed the server's raw reply ("550 5.1.1 <gone@…>: Recipient address
+    rejected: …") or a Python exception; now one sentence per failure kind."""
+    agency, area, beats, incident = scene
+    boss = UserFactory(super_user=True, agency=agency)
+    siren_user(agency=agency, email="gone@example.org")
+    smtp_server.rcpt_replies["gone@example.org"] = REFUSED
+    publish(incident)
+    siren_user(agency=agency, email="fine@example.org")
+    smtp_server.mail_replies += [
+        "553 5.1.8 <alerts@siren.example.org>: Sender address rejected: Domain not found",
+        "552 Error: message size exceeds fixed maximum message size",  # aiosmtpd's own
+    ]
+    publish(published_incident(area=area, beat=beats["11"], at=AT + dt.timedelta(hours=1)))
+
+    refused = Notification.objects.get(address="gone@example.org", alert__incident=incident)
+    assert (refused.status, refused.smtp_code, refused.error) == (
+        DeliveryStatus.FAILED,
+        550,
+        REFUSED,  # stored as the server said it
+    )
+    assert EmailDestination.objects.get(address="gone@example.org").last_error == REFUSED
+    fine = list(Notification.objects.filter(address="fine@example.org").order_by("attempt"))
+    assert [(r.status, r.smtp_code) for r in fine] == [
+        (DeliveryStatus.RETRY_SCHEDULED, 553),
+        (DeliveryStatus.RETRY_SCHEDULED, 552),
+        (DeliveryStatus.SENT, None),
+    ]
+    assert fine[0].error.startswith("553 5.1.8 <alerts@siren.example.org>")
+
+    login_verified(client, boss)
+    page = client.get("/alerts/agency/deliveries/").content.decode()
+    recipient = (
+        "The mail server refused the recipient address (SMTP 550 5.1.1: Recipient address "
+        "rejected: User unknown in local recipient table); no alerts go to it until "
+        "someone clicks “Address works again”."
+    )
+    assert page.count(recipient) == 2  # the address table and its attempt
+    assert (
+        "Not sent: this address refused mail permanently before (SMTP 550 5.1.1: Recipient "
+        "address rejected: User unknown in local recipient table)." in page
+    )
+    assert (
+        "The mail server refused the sender address (SMTP 553 5.1.8: Sender address rejected: "
+        "Domain not found). The address is not at fault: platform staff must fix the mail "
+        "settings." in page
+    )
+    assert (
+        "The mail server refused the message as too large (SMTP 552: Error: message size "
+        "exceeds fixed maximum message size)." in page
+    )
+    assert "&lt;gone@example.org&gt;:" not in page and "&lt;alerts@" not in page
+
+
+def test_the_deliveries_page_says_the_mail_server_refused_the_connection(
+    settings, publish, scene, client
+):
+    import socket
+
+    agency, area, beats, incident = scene
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.ALERTS_EMAIL_MAX_ATTEMPTS = 2
+    boss = UserFactory(super_user=True, agency=agency)
+    siren_user(agency=agency, email="officer@example.org")
+
+    publish(incident)
+
+    last = Notification.objects.get(attempt=2)
+    assert last.error.startswith("ConnectionRefusedError: [Errno 111]")
+    login_verified(client, boss)
+    page = client.get("/alerts/agency/deliveries/").content.decode()
+    refused = (
+        "Connection refused by the mail server: nothing accepts connections at that port. "
+        "The address is not at fault: platform staff must fix the mail settings."
+    )
+    assert page.count(refused) == 2
+    assert refused + " Gave up after 2 attempts." in page
+    assert "Errno" not in page and "ConnectionRefusedError" not in page
