@@ -214,7 +214,7 @@ def _reply_words(code: int, reply: str) -> str:
     return f"{label}: {text}" if text else label
 
 
-def _smtp_kind(code: int, reply: str) -> str:
+def smtp_refusal_kind(code: int, reply: str) -> str:
     """What the server refused: "auth", "size", "sender", "recipient" or "" (unknown).
 
     An enhanced status code (RFC 3463) decides where it is specific; a policy one (X.7.x,
@@ -247,7 +247,7 @@ def _smtp_reply_message(code: int, reply: str) -> str:
     words = _reply_words(code, reply)
     temporary = 400 <= code < 500
     refused = "temporarily refused" if temporary else "refused"
-    kind = _smtp_kind(code, reply)
+    kind = smtp_refusal_kind(code, reply)
     if kind == "auth":
         return f"The mail server {refused} the platform's log-in ({words})." + _NOT_THE_ADDRESS
     if kind == "size":

@@ -46,7 +46,7 @@ from apps.accounts.access import can_use_application
 from apps.accounts.models import Application, User
 from apps.alerts import selectors
 from apps.alerts.cap import build_cap, cap_identifier, cap_sender, cap_time
-from apps.alerts.failures import NOT_RETRIED
+from apps.alerts.failures import NOT_RETRIED, smtp_refusal_kind
 from apps.alerts.models import (
     EVENT_TYPES,
     TEST_EVENT,
@@ -539,7 +539,15 @@ def smtp_failure(error: BaseException) -> tuple[bool, int | None, str]:
     if not text:
         text = type(error).__name__
     permanent = address_related and code is not None and 500 <= code < 600
+    if permanent and message_too_large(code=code, text=text):
+        permanent = False  # this message's fault, not the address's
     return permanent, code, f"{code} {text}" if code else f"{type(error).__name__}: {text}"
+
+
+def message_too_large(*, code: int | None, text: str) -> bool:
+    """Did the server refuse this message for its size (5xx)? Resending the same message
+    will not help, and the address is not at fault."""
+    return code is not None and 500 <= code < 600 and smtp_refusal_kind(code, text) == "size"
 
 
 SENT_FLUSH_EVERY = 25
@@ -605,6 +613,11 @@ def _send_rows(rows: list[Notification], outcome: dict, sent: list[Notification]
                 if permanent:
                     _finish(notification, DeliveryStatus.FAILED, error=text, code=code)
                     _mark_failed(destination, text)
+                    outcome["failed"] += 1
+                elif isinstance(error, smtplib.SMTPDataError) and message_too_large(
+                    code=code, text=text.split(" ", 1)[-1]
+                ):
+                    _finish(notification, DeliveryStatus.FAILED, error=text, code=code)
                     outcome["failed"] += 1
                 elif notification.attempt >= settings.ALERTS_EMAIL_MAX_ATTEMPTS:
                     _finish(

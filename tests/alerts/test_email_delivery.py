@@ -503,3 +503,28 @@ def test_the_deliveries_page_says_the_mail_server_refused_the_connection(
     assert page.count(refused) == 2
     assert refused + " Gave up after 2 attempts." in page
     assert "Errno" not in page and "ConnectionRefusedError" not in page
+
+
+def test_a_message_refused_as_too_large_fails_once_and_leaves_the_address_working(
+    smtp_server, publish, scene, client
+):
+    """A 552 5.3.4 at DATA is about this message, not the mailbox: the address was marked
+    permanently failed and got no alerts until someone reset it."""
+    agency, area, beats, incident = scene
+    boss = UserFactory(super_user=True, agency=agency)
+    siren_user(agency=agency, email="officer@example.org")
+    smtp_server.data_replies.append("552 5.3.4 Message size exceeds fixed limit")
+
+    publish(incident)
+
+    (row,) = Notification.objects.filter(address="officer@example.org")
+    assert (row.status, row.smtp_code, row.attempt) == (DeliveryStatus.FAILED, 552, 1)
+    destination = EmailDestination.objects.get(address="officer@example.org")
+    assert destination.status == DestinationStatus.OK, destination.last_error
+    publish(published_incident(area=area, beat=beats["11"], at=AT + dt.timedelta(hours=1)))
+    assert [m["To"] for m in smtp_server.messages] == ["officer@example.org"]
+
+    login_verified(client, boss)
+    page = client.get("/alerts/agency/deliveries/").content.decode()
+    assert "refused the message as too large (SMTP 552 5.3.4: Message size exceeds" in page
+    assert "no alerts go to it" not in page
