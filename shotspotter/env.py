@@ -79,21 +79,16 @@ def env_ed25519_key_file(name: str) -> str:
     value = env_str(name)
     if value is None:
         return ""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from apps.sensors.signing import KeyFormatError, load_private_key_pem  # free of Django
 
     try:
         data = Path(value).read_bytes()
     except OSError as error:
         raise ImproperlyConfigured(f"{name}: cannot read {value}: {error.strerror}") from None
     try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise ImproperlyConfigured(
-            f"{name}: {value} is not an unencrypted PEM private key"
-        ) from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise ImproperlyConfigured(f"{name}: {value} is not an Ed25519 key")
+        load_private_key_pem(data)
+    except KeyFormatError as error:
+        raise ImproperlyConfigured(f"{name}: {value}: {error}") from None
     return value
 
 

@@ -774,7 +774,8 @@ class _Associator:
     ) -> bool:
         """Does a pulse follow the other rounds from the shot's place on this sensor at the
         same lag as `pulse` follows `direct` (one reflector)? True when too few such rounds
-        were heard there to tell."""
+        were heard there to tell, or when the place does not fire at a gun's cadence
+        (``_fires_at_cadence``, worked out once per shot in ``at_cadence``)."""
         data, cfg = self.data, self.config
         if cfg.echo_recur_rounds <= 0:
             return True

@@ -19,10 +19,12 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-GAVE_UP = " (gave up)"
+# What ``apps.alerts.services`` writes into ``error`` (and what is read back here).
+GAVE_UP = " (gave up)"  # appended after the last attempt
 # Appended when a retry was due but nothing could run it later (embedded mode).
 NOT_RETRIED = " (not retried: tasks run in-process)"
-NOT_SENT = "Not sent: "
+NOT_SENT = "Not sent: "  # followed by the private-address guard's refusal
+ENDPOINT_DEACTIVATED = "Endpoint deactivated."
 
 _HOST = re.compile(r"host='([^']*)'")
 # The server's own look-up before the POST (a POST pinned to the vetted addresses).
@@ -140,7 +142,7 @@ def failure_message(*, error: str, response_status: int | None = None, attempt: 
     if raw.startswith(NOT_SENT):
         # The private-address guard's refusal, already written for the agency.
         text = "Not sent (refused by the private-address guard): " + raw[len(NOT_SENT) :]
-    elif raw == "Endpoint deactivated.":
+    elif raw == ENDPOINT_DEACTIVATED:
         text = "Not sent: the endpoint was deactivated."
     elif re.fullmatch(r"HTTP \d{3}", raw) or response_status:
         status = response_status or int(raw.split()[1])

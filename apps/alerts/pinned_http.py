@@ -10,11 +10,14 @@ look-up gave them, while everything above the socket still uses the host name: t
 ``Host`` header, the TLS SNI and the certificate's host name check.
 
 Proxies from the environment (``HTTPS_PROXY``…) are not used: a proxy would resolve the
-name itself, after the check.
+name itself, after the check. The CA bundle from the environment (``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``) is, as ``requests.post`` uses it: an installation whose receivers
+present certificates from a private CA trusts it that way.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -92,11 +95,14 @@ def pinned_post(
 ) -> requests.Response:
     """POST ``data`` to ``url`` over a connection to one of ``addresses`` (tried in order).
 
-    No redirects are followed, no proxy or ``.netrc`` from the environment is used.
+    No redirects are followed, no proxy or ``.netrc`` from the environment is used; the
+    environment's CA bundle is (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``).
     Raises ``requests.RequestException`` like ``requests.post``.
     """
     if not addresses:
         raise requests.ConnectionError(f"No address to connect to for {url}.")
+    if verify is True:  # what trust_env would have read, without the proxies
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     with requests.Session() as session:
         session.trust_env = False
         adapter = PinnedAdapter(addresses, max_retries=0)

@@ -46,7 +46,13 @@ from apps.accounts.access import can_use_application
 from apps.accounts.models import Application, User
 from apps.alerts import selectors
 from apps.alerts.cap import build_cap, cap_identifier, cap_sender, cap_time
-from apps.alerts.failures import NOT_RETRIED, smtp_refusal_kind
+from apps.alerts.failures import (
+    ENDPOINT_DEACTIVATED,
+    GAVE_UP,
+    NOT_RETRIED,
+    NOT_SENT,
+    smtp_refusal_kind,
+)
 from apps.alerts.models import (
     EVENT_TYPES,
     TEST_EVENT,
@@ -620,9 +626,7 @@ def _send_rows(rows: list[Notification], outcome: dict, sent: list[Notification]
                     _finish(notification, DeliveryStatus.FAILED, error=text, code=code)
                     outcome["failed"] += 1
                 elif notification.attempt >= settings.ALERTS_EMAIL_MAX_ATTEMPTS:
-                    _finish(
-                        notification, DeliveryStatus.FAILED, error=f"{text} (gave up)", code=code
-                    )
+                    _finish(notification, DeliveryStatus.FAILED, error=text + GAVE_UP, code=code)
                     outcome["failed"] += 1
                 elif not retries_can_wait():
                     _finish(
@@ -717,6 +721,21 @@ def _non_public_ip(text: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+def _webhook_host(url: str) -> str:
+    return (urlsplit(url).hostname or "").rstrip(".").lower()
+
+
+def _named_host_refusal(host: str) -> str:
+    """Why ``host`` as written (``localhost`` or a non-public IP address) is refused, before
+    any look-up ('' when it is not)."""
+    if host == "localhost" or host.endswith(".localhost") or _non_public_ip(host):
+        return (
+            f"{host} is a private, loopback or link-local address; give the public address "
+            "of your dispatch system."
+        )
+    return ""
+
+
 @dataclass(frozen=True)
 class VettedAddresses:
     """The outcome of one look-up of a webhook's host: ``refusal`` ('' when allowed) and
@@ -738,14 +757,8 @@ def webhook_address_vet(*, url: str, resolve: Callable | None = None) -> VettedA
     resolve = resolve or socket.getaddrinfo
     allow_private = settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES
     parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".").lower()
-    refusal = (
-        f"{host} is a private, loopback or link-local address; give the public address "
-        "of your dispatch system."
-    )
-    if not allow_private and (
-        host == "localhost" or host.endswith(".localhost") or _non_public_ip(host)
-    ):
+    host = _webhook_host(url)
+    if not allow_private and (refusal := _named_host_refusal(host)):
         return VettedAddresses(refusal=refusal)
     if not host:
         return VettedAddresses(lookup_error="The URL has no host.")
@@ -764,28 +777,20 @@ def webhook_address_vet(*, url: str, resolve: Callable | None = None) -> VettedA
     return VettedAddresses(addresses=addresses)
 
 
-def webhook_address_refusal(*, url: str, resolve: bool) -> str:
-    """Why the server may not POST to ``url`` ('' when it may).
+def webhook_address_refusal(*, url: str) -> str:
+    """Why an endpoint may not be saved with ``url`` ('' when it may).
 
     An agency super user chooses the URL and reads the response excerpt in the delivery
     log, so a URL reaching this server or its private network (loopback, private and
     link-local addresses, cloud metadata) would let a customer probe and read internal
     services. Refused unless ``ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` is on (a
-    self-hosted server whose CAD is on its own network). With ``resolve`` the host name
-    is looked up too (every address must be public); a failed look-up is not a refusal
-    (the POST fails and is retried like any network error).
+    self-hosted server whose CAD is on its own network). Only the host as written is
+    judged here; every attempt looks the name up and vets its addresses
+    (``webhook_address_vet``).
     """
     if settings.ALERTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         return ""
-    if not resolve:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-        if host == "localhost" or host.endswith(".localhost") or _non_public_ip(host):
-            return (
-                f"{host} is a private, loopback or link-local address; give the public "
-                "address of your dispatch system."
-            )
-        return ""
-    return webhook_address_vet(url=url).refusal
+    return _named_host_refusal(_webhook_host(url))
 
 
 def _validate_endpoint(*, url: str, event_types: list[str], name: str) -> None:
@@ -799,7 +804,7 @@ def _validate_endpoint(*, url: str, event_types: list[str], name: str) -> None:
     else:
         if url.startswith("http://") and not settings.ALERTS_WEBHOOK_ALLOW_HTTP:
             errors["url"] = "Use https:// (plain http is allowed only when configured)."
-        elif refusal := webhook_address_refusal(url=url, resolve=False):
+        elif refusal := webhook_address_refusal(url=url):
             errors["url"] = refusal
     if not event_types or set(event_types) - set(EVENT_TYPES.values()):
         errors["event_types"] = "Choose one or more of: " + ", ".join(EVENT_TYPES.values()) + "."
@@ -954,14 +959,14 @@ def webhook_deliver(*, delivery_id: int, resolve: Callable | None = None) -> Web
     endpoint = delivery.endpoint
     if not endpoint.active and delivery.message_id is not None:  # a test is sent anyway
         delivery.status = DeliveryStatus.SKIPPED
-        delivery.error = "Endpoint deactivated."
+        delivery.error = ENDPOINT_DEACTIVATED
         delivery.finished_at = timezone.now()
         delivery.save()
         return delivery
     vetted = webhook_address_vet(url=delivery.url, resolve=resolve)
     if vetted.refusal:  # never sent, never retried: the URL is not a public receiver
         delivery.status = DeliveryStatus.FAILED
-        delivery.error = f"Not sent: {vetted.refusal}"[:2000]
+        delivery.error = f"{NOT_SENT}{vetted.refusal}"[:2000]
         delivery.finished_at = timezone.now()
         delivery.save()
         return delivery
@@ -1007,7 +1012,7 @@ def webhook_deliver(*, delivery_id: int, resolve: Callable | None = None) -> Web
             delivery.status = DeliveryStatus.FAILED
         elif delivery.attempt >= settings.ALERTS_WEBHOOK_MAX_ATTEMPTS:
             delivery.status = DeliveryStatus.FAILED
-            delivery.error += " (gave up)"
+            delivery.error += GAVE_UP
         elif not retries_can_wait():
             delivery.status = DeliveryStatus.FAILED
             delivery.error += NOT_RETRIED

@@ -30,6 +30,8 @@ from apps.alerts.models import (
 )
 from apps.alerts.signing import SIGNATURE_HEADER
 from apps.core.problems import problem_response
+from apps.integrations import services as integrations
+from apps.integrations.services import AUDIT_CAP_DOCUMENT_READ, AUDIT_CAP_FEED_READ
 
 PAGE_SIZE = 50
 
@@ -270,8 +272,6 @@ def cap_access(view):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header.lower().startswith("bearer "):
             return siren_view(request, system_id, **kwargs)
-        from apps.integrations import services as integrations
-
         try:
             # "Bearer " then nothing but a byte Python counts as whitespace (a server
             # strips only spaces and tabs, not U+00A0): an empty, malformed token.
@@ -346,7 +346,7 @@ def cap_feed(request: HttpRequest, system_id: str) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"
     _audit_cap_read(
         request,
-        action="integrations.cap_feed_read",
+        action=AUDIT_CAP_FEED_READ,
         messages=rows,
         content=[row.pk for row in rows],
         extra={"cap_messages": len(rows)},
@@ -362,8 +362,6 @@ def _audit_cap_read(
     token = getattr(request, "cap_token", None)
     if token is None:
         return
-    from apps.integrations import services as integrations
-
     references = list(
         dict.fromkeys(f"{token.agency.system_id}-{row.facts['number']}" for row in messages)
     )
@@ -390,7 +388,7 @@ def cap_message(request: HttpRequest, system_id: str, number: int, sequence: int
     response["Cache-Control"] = "private, no-store"
     _audit_cap_read(
         request,
-        action="integrations.cap_document_read",
+        action=AUDIT_CAP_DOCUMENT_READ,
         messages=[message],
         content=message.pk,
         extra={"cap_identifier": message.identifier},

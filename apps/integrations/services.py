@@ -173,7 +173,9 @@ def _audit_cache_key(*, token: ApiToken, action: str, endpoint: str, query: dict
     return f"integrations:audit:{token.prefix}:{digest}"
 
 
-def _repeat_count(key: str, now: dt.datetime) -> None:
+def _count_repeat(key: str, now: dt.datetime) -> None:
+    """A request that is not recorded: its count and first and last times wait in the
+    cache for the next record of the same request."""
     cache.add(f"{key}:first", now.isoformat(), timeout=AUDIT_REPEAT_TTL_S)
     cache.set(f"{key}:last", now.isoformat(), timeout=AUDIT_REPEAT_TTL_S)
     cache.add(f"{key}:n", 0, timeout=AUDIT_REPEAT_TTL_S)
@@ -183,7 +185,8 @@ def _repeat_count(key: str, now: dt.datetime) -> None:
         cache.set(f"{key}:n", 1, timeout=AUDIT_REPEAT_TTL_S)
 
 
-def _repeats_take(key: str) -> dict | None:
+def _take_repeats(key: str) -> dict | None:
+    """The repeats counted since the last record (and off the cache), or None."""
     names = [f"{key}:n", f"{key}:first", f"{key}:last"]
     found = cache.get_many(names)
     cache.delete_many(names)
@@ -234,9 +237,9 @@ def integration_read_record(
             and state.get("digest") == digest
             and 0 <= now.timestamp() - state.get("at", 0) < quiet_s
         ):
-            _repeat_count(key, now)
+            _count_repeat(key, now)
             return None
-        repeats = _repeats_take(key)
+        repeats = _take_repeats(key)
     except Exception:  # noqa: BLE001 - a cache outage records everything, never loses a read
         logger.warning("integration audit: cache unavailable, recording every request")
         cache_ok = False

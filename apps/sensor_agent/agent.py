@@ -109,27 +109,25 @@ class _Timers:
     extra: dict = field(default_factory=dict)
 
 
-def load_key(path: Path):
+def _read_key_file(path: Path, *, what: str, parse):
+    """``parse`` of the file's bytes; an unreadable or malformed file is an AgentError."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        raise AgentError(f"cannot read the private key {path}: {error.strerror}") from None
+        raise AgentError(f"cannot read {what} {path}: {error.strerror}") from None
     try:
-        return load_private_key_pem(data)
+        return parse(data)
     except KeyFormatError as error:
         raise AgentError(f"{path}: {error}") from None
+
+
+def load_key(path: Path):
+    return _read_key_file(path, what="the private key", parse=load_private_key_pem)
 
 
 def load_server_keys(path: Path):
     """The server's public key(s) the agent trusts for audio requests (rotation: several)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise AgentError(f"cannot read the server public key {path}: {error.strerror}") from None
-    try:
-        return load_public_keys(data)
-    except KeyFormatError as error:
-        raise AgentError(f"{path}: {error}") from None
+    return _read_key_file(path, what="the server public key", parse=load_public_keys)
 
 
 class UntrustedAnswer(Exception):
@@ -378,13 +376,12 @@ class SensorAgent:
 
     def _trusted_requests(self, reply) -> list:
         """The requests of a poll answer, if it is the server's signed answer to this poll."""
+        signature = reply.headers.get(SERVER_SIGNATURE_HEADER)
+        if not signature:
+            raise UntrustedAnswer("the answer is not signed by the server")
         if not server_answer_signed(
-            body=reply.body,
-            header=reply.headers.get(SERVER_SIGNATURE_HEADER),
-            public_keys=self.server_keys,
+            body=reply.body, header=signature, public_keys=self.server_keys
         ):
-            if not reply.headers.get(SERVER_SIGNATURE_HEADER):
-                raise UntrustedAnswer("the answer is not signed by the server")
             raise UntrustedAnswer("the server signature does not verify with the server key")
         try:
             data = reply.json()

@@ -164,10 +164,6 @@ def _signature_input(request) -> tuple[set[str], dict]:
         return set(), {}
 
 
-def _covered_components(request) -> set[str]:
-    return _signature_input(request)[0]
-
-
 class AudioRequestListView(SensorAPIView):
     @extend_schema(
         operation_id="sensor_audio_requests_list",
@@ -199,7 +195,8 @@ class AudioRequestListView(SensorAPIView):
     )
     def get(self, request):
         pending = incident_selectors.audio_requests_pending_for_sensor(sensor=request.sensor)
-        nonce = _signature_input(request)[1].get("nonce")
+        _covered, params = _signature_input(request)
+        nonce = params.get("nonce")
         payload = AudioRequestListSerializer(
             {
                 "serial": request.sensor.serial_number,
@@ -263,7 +260,8 @@ class AudioUploadView(SensorAPIView):
         tags=["sensor"],
     )
     def put(self, request, request_id: int):
-        if AUDIO_START_HEADER.lower() not in _covered_components(request):
+        covered, _params = _signature_input(request)
+        if AUDIO_START_HEADER.lower() not in covered:
             raise Problem(
                 400,
                 f"The signature must cover the {AUDIO_START_HEADER} header.",

@@ -15,6 +15,7 @@ from apps.alerts.models import (
 )
 from tests.alerts.support import agency_with_geography, published_incident, siren_user
 from tests.factories import AgencyFactory, UserFactory, login_verified
+from tests.sensor_agent.support import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -88,12 +89,8 @@ def test_transient_451_is_retried_and_then_delivered(smtp_server, publish, scene
 
 
 def test_unreachable_server_is_transient_and_gives_up_after_max_attempts(settings, publish, scene):
-    import socket
-
     agency, area, beats, incident = scene
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.ALERTS_EMAIL_MAX_ATTEMPTS = 3
@@ -394,13 +391,9 @@ def test_a_reclassification_says_updated_with_the_new_type(
 def test_in_embedded_mode_a_failure_is_recorded_and_not_retried(settings, publish, scene):
     """Under make run tasks run in-process and a retry's countdown was ignored: a refused
     SMTP connection was tried ALERTS_EMAIL_MAX_ATTEMPTS times in a row. Now once."""
-    import socket
-
     agency, area, beats, incident = scene
     settings.ALERTS_RETRY_WHEN_EAGER = False  # make run's default (the suite turns it on)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     siren_user(agency=agency, email="officer@example.org")
@@ -478,12 +471,8 @@ def test_the_deliveries_page_says_what_failed_in_words_and_keeps_the_raw_error(
 def test_the_deliveries_page_says_the_mail_server_refused_the_connection(
     settings, publish, scene, client
 ):
-    import socket
-
     agency, area, beats, incident = scene
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.ALERTS_EMAIL_MAX_ATTEMPTS = 2

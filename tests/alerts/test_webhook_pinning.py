@@ -225,3 +225,26 @@ def test_tls_checks_the_certificate_and_sends_sni_for_the_host_name_not_the_addr
         with pytest.raises(requests.exceptions.SSLError):
             pinned_post(url, addresses=["127.0.0.1"], data=b"{}", headers={}, timeout=5)
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_private_ca_named_in_the_environment_is_still_trusted(tmp_path, monkeypatch, variable):
+    """``requests.post`` trusted the CA bundle named in ``REQUESTS_CA_BUNDLE`` (or
+    ``CURL_CA_BUNDLE``), the way an installation trusts its CAD's private CA; the pinned
+    session ignores the environment (for its proxies) and refused such a receiver."""
+    ca_file, cert_file, key_file = _certificate(tmp_path, "cad.example")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv(variable, str(ca_file))
+    with Receiver(statuses=[200]) as receiver:
+        receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+        response = pinned_post(
+            f"https://cad.example:{receiver.port}/hooks",
+            addresses=["127.0.0.1"],
+            data=b"{}",
+            headers={},
+            timeout=5,
+        )
+    assert response.status_code == 200 and len(receiver.requests) == 1

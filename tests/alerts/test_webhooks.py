@@ -15,6 +15,7 @@ from apps.alerts.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from apps.audit.models import AuditEvent
 from tests.alerts.support import Receiver, agency_with_geography, published_incident
 from tests.factories import UserFactory, login_verified
+from tests.sensor_agent.support import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -121,14 +122,9 @@ def test_a_client_error_is_not_retried_and_unsubscribed_events_are_not_sent(publ
 
 
 def test_an_unreachable_receiver_gives_up_after_max_attempts(settings, publish, scene):
-    import socket
-
     agency, boss, incident = scene
     settings.ALERTS_WEBHOOK_MAX_ATTEMPTS = 3
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    make_endpoint(boss, f"http://127.0.0.1:{port}/hook")
+    make_endpoint(boss, f"http://127.0.0.1:{free_port()}/hook")
     publish(incident)
     rows = list(WebhookDelivery.objects.order_by("attempt"))
     assert [r.status for r in rows] == [
@@ -446,14 +442,6 @@ def test_a_test_delivery_is_signed_logged_audited_and_not_retried(
 # --- What a failure means, in the delivery log -------------------------------------------------
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("kind", "shown"),
     [
@@ -478,7 +466,7 @@ def test_the_delivery_log_says_what_failed_in_words_and_keeps_the_raw_error(
     settings.ALERTS_WEBHOOK_TIMEOUT_S = 0.5
     with Receiver(statuses=[503], delay_s=2.0 if kind == "timeout" else 0.0) as receiver:
         url = {
-            "refused": f"http://127.0.0.1:{_closed_port()}/hook",
+            "refused": f"http://127.0.0.1:{free_port()}/hook",
             "dns": "http://no-such-dispatch.invalid/hook",
             "tls": receiver.url.replace("http://", "https://"),
         }.get(kind, receiver.url)
@@ -503,7 +491,7 @@ def test_the_delivery_log_says_what_failed_in_words_and_keeps_the_raw_error(
 def test_a_delivery_that_gave_up_says_after_how_many_attempts(settings, publish, scene):
     agency, boss, incident = scene
     settings.ALERTS_WEBHOOK_MAX_ATTEMPTS = 2
-    make_endpoint(boss, f"http://127.0.0.1:{_closed_port()}/hook")
+    make_endpoint(boss, f"http://127.0.0.1:{free_port()}/hook")
     publish(incident)
     first, last = WebhookDelivery.objects.order_by("attempt")
     assert first.failure_message == (

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
-import numpy as np
 import pytest
 
 from apps.investigations import services
@@ -16,10 +14,27 @@ from apps.sensor_agent.agent import SensorAgent
 from apps.sensor_agent.client import utc_iso
 from apps.sensors.signing import SERVER_SIGNATURE_HEADER, generate_private_key, sign_server_answer
 from tests.investigations.support import file_request, sensor_at
-from tests.sensor_agent.support import TamperingProxy, agent_config
+from tests.sensor_agent.support import TamperingProxy, agent_config, record_ten_minutes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RATE = 12_000
+
+
+def _request_audio(agent, sensor, officer_user, reviewer):
+    """Ten minutes of audio that ended 30 s ago in the agent's ring buffer, and an
+    investigation's pending 7.5 s audio request inside it; (request, buffer start)."""
+    recorded_from = record_ten_minutes(agent.buffer, rate=RATE)
+    occurred = dt.datetime.fromtimestamp(recorded_from + 300, dt.UTC)
+    investigation = file_request(officer_user, occurred_at=occurred, tolerance_s=60)
+    services.investigation_search(investigation_id=investigation.pk, reviewer=reviewer)
+    (request,) = services.investigation_audio_request(
+        investigation_id=investigation.pk,
+        reviewer=reviewer,
+        sensor_ids=[sensor.pk],
+        source_start=occurred - dt.timedelta(seconds=2),
+        duration_s=7.5,
+    )
+    return request, recorded_from
 
 
 def test_the_agent_uploads_exactly_the_investigation_window(
@@ -31,27 +46,13 @@ def test_the_agent_uploads_exactly_the_investigation_window(
         private_key=key,
     )
     try:
-        # Ten minutes of audio that ended 30 s ago, in the agent's 72 h ring buffer.
-        recorded_from = float(round(time.time()) - 630)
-        for k in range(20):
-            chunk = (((np.arange(30 * RATE) + 30 * RATE * k) % 30000) - 15000).astype(np.int16)
-            agent.buffer.write(chunk, sample_rate=RATE, start=recorded_from + 30 * k)
-        occurred = dt.datetime.fromtimestamp(recorded_from + 300, dt.UTC)
-        investigation = file_request(officer_user, occurred_at=occurred, tolerance_s=60)
-        services.investigation_search(investigation_id=investigation.pk, reviewer=reviewer)
-        (request,) = services.investigation_audio_request(
-            investigation_id=investigation.pk,
-            reviewer=reviewer,
-            sensor_ids=[sensor.pk],
-            source_start=occurred - dt.timedelta(seconds=2),
-            duration_s=7.5,
-        )
+        request, _ = _request_audio(agent, sensor, officer_user, reviewer)
 
         answers = agent.poll_audio_requests()
 
         assert [(a.request_id, a.outcome) for a in answers] == [(request.pk, "sent")]
         clip = InvestigationClip.objects.get()
-        assert clip.request_id == request.pk and clip.investigation_id == investigation.pk
+        assert clip.request_id == request.pk and clip.investigation_id == request.investigation_id
         assert clip.start_time >= request.window_start
         last_sample = clip.start_time + dt.timedelta(seconds=(clip.n_samples - 1) / RATE)
         assert last_sample <= request.window_end
@@ -73,20 +74,7 @@ def pending_request(live_server, tmp_path, agency, officer_user, reviewer):
         agent_config(tmp_path, server_url=proxy.url, serial=sensor.serial_number),
         private_key=key,
     )
-    recorded_from = float(round(time.time()) - 630)
-    for k in range(20):
-        chunk = (((np.arange(30 * RATE) + 30 * RATE * k) % 30000) - 15000).astype(np.int16)
-        agent.buffer.write(chunk, sample_rate=RATE, start=recorded_from + 30 * k)
-    occurred = dt.datetime.fromtimestamp(recorded_from + 300, dt.UTC)
-    investigation = file_request(officer_user, occurred_at=occurred, tolerance_s=60)
-    services.investigation_search(investigation_id=investigation.pk, reviewer=reviewer)
-    (request,) = services.investigation_audio_request(
-        investigation_id=investigation.pk,
-        reviewer=reviewer,
-        sensor_ids=[sensor.pk],
-        source_start=occurred - dt.timedelta(seconds=2),
-        duration_s=7.5,
-    )
+    request, recorded_from = _request_audio(agent, sensor, officer_user, reviewer)
     yield agent, proxy, request, recorded_from
     agent.close()
     proxy.stop()

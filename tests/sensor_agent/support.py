@@ -121,7 +121,32 @@ def signature_parameters(entry: dict) -> dict:
     return dict(params)
 
 
-class StubSensorServer:
+class _LocalServer:
+    """A threaded HTTP server on 127.0.0.1 serving ``handler``; ``received`` holds the
+    requests it recorded (dicts with at least ``method`` and ``path``)."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self.received: list[dict] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def puts(self) -> list[dict]:
+        return [r for r in self.received if r["method"] == "PUT"]
+
+
+class StubSensorServer(_LocalServer):
     """A local HTTP server that plays the audio-request endpoints and records requests.
 
     It answers polls as the real server does: the pending ``audio_requests``, for the
@@ -133,7 +158,6 @@ class StubSensorServer:
     def __init__(self, signing_key=None):
         self.signing_key = signing_key or generate_private_key()
         self.audio_requests: list[dict] = []
-        self.received: list[dict] = []
         self.put_status = 201
         self.answer = None
         stub = self
@@ -181,12 +205,7 @@ class StubSensorServer:
                 self._record()
                 self._reply(202, {"accepted": 0, "duplicates": 0})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
     @property
     def public_key(self):
@@ -217,17 +236,6 @@ class StubSensorServer:
 
     def polls(self) -> list[dict]:
         return [r for r in self.received if r["method"] == "GET"]
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def puts(self) -> list[dict]:
-        return [r for r in self.received if r["method"] == "PUT"]
 
 
 def server_key_file(directory: Path, public_key=None) -> Path:
@@ -261,6 +269,34 @@ def agent_config(
     return config_from_dict(raw, base=data_dir)
 
 
+def ramp(n: int, offset: int = 0) -> np.ndarray:
+    """Samples whose values encode their index, so a cut can be checked sample by sample."""
+    return (((np.arange(n) + offset) % 30000) - 15000).astype(np.int16)
+
+
+def audio_request(request_id: int, start: float, end: float, **extra) -> dict:
+    """A pending audio request as the server lists it (12 kHz, expiring in ten minutes);
+    ``extra`` overrides any field."""
+    return {
+        "id": request_id,
+        "incident": "42-17",
+        "start_utc": utc_iso(start),
+        "end_utc": utc_iso(end),
+        "sample_rate": 12_000,
+        "expires_at": utc_iso(time.time() + 600),
+        **extra,
+    }
+
+
+def record_ten_minutes(buffer, *, rate: int) -> float:
+    """Ten minutes of ``ramp`` audio in ``buffer`` that ended 30 s ago, in 30 s chunks as
+    an input delivers them; returns its start (whole seconds: windows fall on samples)."""
+    start = float(round(time.time()) - 630)
+    for k in range(20):
+        buffer.write(ramp(30 * rate, 30 * rate * k), sample_rate=rate, start=start + 30 * k)
+    return start
+
+
 def impulses_audio(*, seconds: float, rate: int, times_s, seed: int = 1) -> np.ndarray:
     """Quiet noise with sharp decaying impulses at the given offsets (fractions of FS)."""
     rng = np.random.default_rng(seed)
@@ -276,7 +312,7 @@ def impulses_audio(*, seconds: float, rate: int, times_s, seed: int = 1) -> np.n
 HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding"}
 
 
-class TamperingProxy:
+class TamperingProxy(_LocalServer):
     """A man in the middle over real HTTP: forwards every request to ``target`` and
     hands the audio-requests answers to ``tamper(body, headers) -> (body, headers)``
     (None: passed on untouched). It records what passed through, so a test sees whether
@@ -288,7 +324,6 @@ class TamperingProxy:
 
         self.target = target_url.rstrip("/")
         self.tamper = None
-        self.received: list[dict] = []
         proxy = self
         session = requests.Session()
 
@@ -321,20 +356,4 @@ class TamperingProxy:
 
             do_GET = do_POST = do_PUT = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def puts(self) -> list[dict]:
-        return [r for r in self.received if r["method"] == "PUT"]
+        super().__init__(Handler)

@@ -18,20 +18,9 @@ from apps.acoustics.wavfiles import parse_wav_bytes
 from apps.sensor_agent.agent import SensorAgent
 from apps.sensor_agent.client import AUDIO_START_HEADER, parse_utc, utc_iso
 from apps.sensors.signing import generate_private_key
-from tests.sensor_agent.support import StubSensorServer, agent_config
+from tests.sensor_agent.support import agent_config, audio_request, ramp, record_ten_minutes
 
 RATE = 12_000
-
-
-def ramp(n: int, offset: int = 0) -> np.ndarray:
-    return (((np.arange(n) + offset) % 30000) - 15000).astype(np.int16)
-
-
-@pytest.fixture
-def stub():
-    server = StubSensorServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -51,22 +40,7 @@ def agent(tmp_path, stub, key):
 @pytest.fixture
 def recorded(agent):
     """Ten minutes of buffered audio that ended 30 s ago; returns its start time."""
-    start = float(round(time.time()) - 630)  # whole seconds: windows fall on samples
-    for k in range(20):  # 30 s chunks, as an input would deliver them
-        agent.buffer.write(ramp(30 * RATE, 30 * RATE * k), sample_rate=RATE, start=start + 30 * k)
-    return start
-
-
-def request(request_id, start, end, **extra):
-    return {
-        "id": request_id,
-        "incident": "42-17",
-        "start_utc": utc_iso(start),
-        "end_utc": utc_iso(end),
-        "sample_rate": RATE,
-        "expires_at": utc_iso(time.time() + 600),
-        **extra,
-    }
+    return record_ten_minutes(agent.buffer, rate=RATE)
 
 
 class _Resolver(HTTPSignatureKeyResolver):
@@ -95,7 +69,7 @@ def verify(entry, base_url, public_key) -> list[str]:
 
 def test_uploads_exactly_the_requested_window(agent, stub, key, recorded):
     start, end = recorded + 100.25, recorded + 106.25  # 2 s before, 4 s after
-    stub.audio_requests = [request(7, start, end)]
+    stub.audio_requests = [audio_request(7, start, end)]
 
     [answer] = agent.poll_audio_requests()
 
@@ -124,8 +98,8 @@ def test_uploads_exactly_the_requested_window(agent, stub, key, recorded):
 
 def test_a_window_outside_the_buffer_sends_nothing(agent, stub, recorded):
     stub.audio_requests = [
-        request(1, recorded - 3600, recorded - 3594),  # before the buffer
-        request(2, recorded - 20, recorded - 14),  # just before it
+        audio_request(1, recorded - 3600, recorded - 3594),  # before the buffer
+        audio_request(2, recorded - 20, recorded - 14),  # just before it
     ]
     answers = agent.poll_audio_requests()
     assert {a.outcome for a in answers} == {"not-buffered"}
@@ -135,7 +109,7 @@ def test_a_window_outside_the_buffer_sends_nothing(agent, stub, recorded):
 def test_a_window_partly_in_the_buffer_sends_only_the_buffered_part_inside_it(
     agent, stub, recorded
 ):
-    stub.audio_requests = [request(3, recorded - 2.0, recorded + 4.0)]
+    stub.audio_requests = [audio_request(3, recorded - 2.0, recorded + 4.0)]
     [answer] = agent.poll_audio_requests()
     assert answer.outcome == "sent"
     [put] = stub.puts()
@@ -148,10 +122,10 @@ def test_a_window_partly_in_the_buffer_sends_only_the_buffered_part_inside_it(
 
 def test_requests_too_long_expired_or_at_another_rate_are_refused(agent, stub, recorded):
     stub.audio_requests = [
-        request(4, recorded + 10, recorded + 10 + 121),  # longer than the agent allows
-        request(5, recorded + 10, recorded + 16, expires_at=utc_iso(time.time() - 1)),
-        request(6, recorded + 10, recorded + 16, sample_rate=48_000),
-        request(8, recorded + 16, recorded + 10),  # end before start
+        audio_request(4, recorded + 10, recorded + 10 + 121),  # longer than the agent allows
+        audio_request(5, recorded + 10, recorded + 16, expires_at=utc_iso(time.time() - 1)),
+        audio_request(6, recorded + 10, recorded + 16, sample_rate=48_000),
+        audio_request(8, recorded + 16, recorded + 10),  # end before start
     ]
     answers = {a.request_id: a for a in agent.poll_audio_requests()}
     assert {k: a.outcome for k, a in answers.items()} == {
@@ -167,7 +141,7 @@ def test_requests_too_long_expired_or_at_another_rate_are_refused(agent, stub, r
 def test_a_window_not_yet_recorded_waits_for_its_audio(agent, stub):
     now = float(int(time.time()))  # whole seconds: the window falls on samples
     agent.buffer.write(ramp(10 * RATE), sample_rate=RATE, start=now - 10)
-    stub.audio_requests = [request(9, now - 2, now + 4)]  # the last 4 s are still to come
+    stub.audio_requests = [audio_request(9, now - 2, now + 4)]  # the last 4 s are still to come
     [answer] = agent.poll_audio_requests()
     assert answer.outcome == "waiting" and stub.puts() == []
     agent.buffer.write(ramp(5 * RATE), sample_rate=RATE, start=now)  # recorded now
@@ -202,7 +176,7 @@ def test_no_request_no_audio(agent, stub, recorded):
 
 def test_a_server_refusal_is_final_and_not_retried(agent, stub, recorded):
     stub.put_status = 410
-    stub.audio_requests = [request(11, recorded + 1, recorded + 7)]
+    stub.audio_requests = [audio_request(11, recorded + 1, recorded + 7)]
     [answer] = agent.poll_audio_requests()
     assert answer.outcome == "server-410"
     assert agent.poll_audio_requests() == []

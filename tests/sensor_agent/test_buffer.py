@@ -13,15 +13,10 @@ from apps.sensor_agent.agent import SensorAgent
 from apps.sensor_agent.config import ConfigError, config_from_dict, load_config
 from apps.sensor_agent.ringbuffer import BufferError, RingBuffer
 from apps.sensors.signing import generate_private_key
-from tests.sensor_agent.support import agent_config
+from tests.sensor_agent.support import agent_config, ramp
 
 RATE = 12_000
 HOUR = 3600.0
-
-
-def ramp(n: int, offset: int = 0) -> np.ndarray:
-    """Samples whose values encode their index, so a cut can be checked sample by sample."""
-    return (((np.arange(n) + offset) % 30000) - 15000).astype(np.int16)
 
 
 def test_purge_deletes_audio_older_than_the_retention_and_keeps_newer(tmp_path):

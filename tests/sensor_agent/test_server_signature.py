@@ -15,7 +15,6 @@ import json
 import logging
 import time
 
-import numpy as np
 import pytest
 
 from apps.sensor_agent.agent import AgentError, SensorAgent
@@ -28,16 +27,9 @@ from apps.sensors.signing import (
     server_answer_signed,
     sign_server_answer,
 )
-from tests.sensor_agent.support import StubSensorServer, agent_config
+from tests.sensor_agent.support import agent_config, audio_request, record_ten_minutes
 
 RATE = 12_000
-
-
-@pytest.fixture
-def stub():
-    server = StubSensorServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -46,24 +38,9 @@ def agent(tmp_path, stub):
         agent_config(tmp_path, server_url=stub.url, server_key=stub.public_key),
         private_key=generate_private_key(),
     )
-    start = float(round(time.time()) - 630)  # ten minutes of audio that ended 30 s ago
-    for k in range(20):
-        chunk = (((np.arange(30 * RATE) + 30 * RATE * k) % 30000) - 15000).astype(np.int16)
-        agent.buffer.write(chunk, sample_rate=RATE, start=start + 30 * k)
-    agent.recorded_from = start
+    agent.recorded_from = record_ten_minutes(agent.buffer, rate=RATE)
     yield agent
     agent.close()
-
-
-def audio_request(request_id, start, end):
-    return {
-        "id": request_id,
-        "incident": "42-17",
-        "start_utc": utc_iso(start),
-        "end_utc": utc_iso(end),
-        "sample_rate": RATE,
-        "expires_at": utc_iso(time.time() + 600),
-    }
 
 
 def refused(agent, stub, caplog, reason: str) -> None:
@@ -112,11 +89,19 @@ def test_a_genuine_signature_over_a_changed_window_is_refused(agent, stub, caplo
     refused(agent, stub, caplog, "does not verify")
 
 
-@pytest.mark.parametrize("header", ["", "ed25519=:AAAA:", "ed25519=:not base64!:", "rsa=:AA:"])
-def test_a_malformed_signature_header_is_refused(agent, stub, caplog, header):
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("", "not signed by the server"),
+        ("ed25519=:AAAA:", "does not verify"),
+        ("ed25519=:not base64!:", "does not verify"),
+        ("rsa=:AA:", "does not verify"),
+    ],
+)
+def test_a_malformed_signature_header_is_refused(agent, stub, caplog, header, reason):
     stub.audio_requests = [audio_request(7, agent.recorded_from + 100, agent.recorded_from + 106)]
     stub.answer = lambda entry: (stub.signed_answer(entry)[0], {SERVER_SIGNATURE_HEADER: header})
-    refused(agent, stub, caplog, "not")
+    refused(agent, stub, caplog, reason)
 
 
 def test_an_answer_signed_for_another_sensor_is_refused(agent, stub, caplog):
