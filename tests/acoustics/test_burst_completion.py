@@ -15,6 +15,17 @@ from apps.acoustics.types import Pulse
 C = 340.0
 T0 = 1.6e9
 SHOOTER = np.array([700.0, 650.0])
+# The template search's parameters in the direct tests below.
+SEARCH = dict(
+    tolerance_s=0.002,
+    min_sensors=4,
+    min_offset_s=0.05,
+    max_offset_s=10.0,
+    taken_offsets_s=[],
+    rate_window_s=0.25,
+    false_alarm_p=3e-4,
+    max_peaks=200,
+)
 
 
 def sensors(rng) -> np.ndarray:
@@ -121,18 +132,7 @@ def test_template_search_needs_min_sensors_agreeing_within_the_tolerance():
     template_times = np.array([0.50, 0.79, 0.90, 1.50, 1.62, 1.99])
     offset = -0.732
     repeat = template_times[:4] + offset
-    kwargs = dict(
-        template_sensors=template_sensors,
-        template_times=template_times,
-        tolerance_s=0.002,
-        min_sensors=4,
-        min_offset_s=0.05,
-        max_offset_s=10.0,
-        taken_offsets_s=[],
-        rate_window_s=0.25,
-        false_alarm_p=3e-4,
-        max_peaks=200,
-    )
+    kwargs = dict(SEARCH, template_sensors=template_sensors, template_times=template_times)
     sensors_ = np.concatenate([template_sensors, template_sensors[:4]])
     times = np.concatenate([template_times, repeat])
     free = np.arange(len(times)) >= len(template_times)
@@ -167,14 +167,7 @@ def test_a_template_with_two_arrivals_on_one_sensor_is_refused():
             pulse_sensors=np.array([0, 1, 2, 1, 0, 1, 2]),
             pulse_times=np.array([0.1, 0.2, 0.3, 0.4, 1.1, 1.2, 1.3]),
             free=np.ones(7, dtype=bool),
-            tolerance_s=0.002,
-            min_sensors=3,
-            min_offset_s=0.05,
-            max_offset_s=10.0,
-            taken_offsets_s=[],
-            rate_window_s=0.25,
-            false_alarm_p=3e-4,
-            max_peaks=200,
+            **dict(SEARCH, min_sensors=3),
         )
 
 
@@ -193,14 +186,7 @@ def test_template_sensors_may_be_any_labels_in_any_order():
         pulse_sensors=sensors_[shuffle],
         pulse_times=times[shuffle],
         free=free[shuffle],
-        tolerance_s=0.002,
-        min_sensors=4,
-        min_offset_s=0.05,
-        max_offset_s=10.0,
-        taken_offsets_s=[],
-        rate_window_s=0.25,
-        false_alarm_p=3e-4,
-        max_peaks=200,
+        **SEARCH,
     )
     assert abs(found.offset_s - offset) < 1e-9
     assert sorted(shuffle[found.members].tolist()) == [6, 7, 8, 9]

@@ -33,6 +33,25 @@ def agency_with_geography(*, system_id: str = "417", time_zone: str = "America/C
     return agency, area, {"1": d1, "2": d2}, beats
 
 
+def webhook_scene():
+    """(agency, its super user boss@example.org, a published 3-round incident in beat 12)."""
+    agency, area, districts, beats = agency_with_geography()
+    boss = UserFactory(super_user=True, agency=agency, email="boss@example.org")
+    incident = published_incident(area=area, beat=beats["12"], rounds=3)
+    return agency, boss, incident
+
+
+def make_endpoint(
+    boss, url, events=("incident.published", "incident.updated", "incident.cancelled")
+):
+    """A webhook endpoint of the boss's agency, made through the service."""
+    from apps.alerts import services
+
+    return services.webhook_endpoint_create(
+        actor=boss, name="CAD", url=url, event_types=list(events)
+    )
+
+
 def published_incident(
     *,
     area,

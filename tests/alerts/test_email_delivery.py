@@ -291,11 +291,15 @@ def test_a_line_break_in_the_address_cannot_forge_headers(smtp_server, publish, 
     assert "12 Main St Bcc: everyone@example.org" in message["Subject"]
 
 
-def _decided_and_published(*, incident, rounds, django_capture_on_commit_callbacks):
+def _alerted_by_a_reviewer(*, scene, smtp_server, rounds, django_capture_on_commit_callbacks):
+    """An officer alerted by a reviewer's "multiple gunshots" decision: (reviewer, the
+    alert e-mail); the SMTP server's inbox is emptied for what follows."""
     from apps.incidents.models import IncidentStatus
     from apps.review import services as review
     from tests.factories import UserFactory
 
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
     incident.status = IncidentStatus.PENDING_REVIEW
     incident.published_at = None
     incident.save()
@@ -305,7 +309,9 @@ def _decided_and_published(*, incident, rounds, django_capture_on_commit_callbac
         review.decide(
             reviewer=reviewer, incident_id=incident.pk, decision="multiple_gunshots", rounds=rounds
         )
-    return reviewer
+    (first,) = smtp_server.messages
+    smtp_server.clear()
+    return reviewer, first
 
 
 def test_a_cancel_says_cancelled_in_subject_and_body_with_the_reason(
@@ -315,15 +321,13 @@ def test_a_cancel_says_cancelled_in_subject_and_body_with_the_reason(
     "Type: Multiple gunshots" and no reason, so it hid that the alert was withdrawn."""
     from apps.review import services as review
 
-    agency, area, beats, incident = scene
-    siren_user(agency=agency, email="officer@example.org")
-    reviewer = _decided_and_published(
-        incident=incident,
+    incident = scene[3]
+    reviewer, first = _alerted_by_a_reviewer(
+        scene=scene,
+        smtp_server=smtp_server,
         rounds=15,
         django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
     )
-    (first,) = smtp_server.messages
-    smtp_server.clear()
     with django_capture_on_commit_callbacks(execute=True):
         review.reclassify(
             reviewer=reviewer,
@@ -356,15 +360,13 @@ def test_a_reclassification_says_updated_with_the_new_type(
 ):
     from apps.review import services as review
 
-    agency, area, beats, incident = scene
-    siren_user(agency=agency, email="officer@example.org")
-    reviewer = _decided_and_published(
-        incident=incident,
+    incident = scene[3]
+    reviewer, first = _alerted_by_a_reviewer(
+        scene=scene,
+        smtp_server=smtp_server,
         rounds=3,
         django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
     )
-    (first,) = smtp_server.messages
-    smtp_server.clear()
     with django_capture_on_commit_callbacks(execute=True):
         review.reclassify(
             reviewer=reviewer,

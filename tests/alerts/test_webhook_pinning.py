@@ -17,11 +17,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from apps.alerts import services
 from apps.alerts.models import DeliveryStatus, WebhookDelivery
 from apps.alerts.pinned_http import pinned_post
-from tests.alerts.support import Receiver, agency_with_geography, published_incident
-from tests.factories import UserFactory
+from tests.alerts.support import (
+    Receiver,
+    make_endpoint,
+    webhook_scene,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,16 +48,7 @@ class RebindingResolver:
 
 @pytest.fixture
 def scene():
-    agency, area, districts, beats = agency_with_geography()
-    boss = UserFactory(super_user=True, agency=agency, email="boss@example.org")
-    incident = published_incident(area=area, beat=beats["12"], rounds=3)
-    return agency, boss, incident
-
-
-def endpoint_for(boss, url):
-    return services.webhook_endpoint_create(
-        actor=boss, name="CAD", url=url, event_types=["incident.published"]
-    )
+    return webhook_scene()
 
 
 def test_a_name_that_rebinds_to_a_private_address_after_the_check_gets_nothing(
@@ -71,7 +64,9 @@ def test_a_name_that_rebinds_to_a_private_address_after_the_check_gets_nothing(
     resolver = RebindingResolver("cad.rebind.example", [PUBLIC, "127.0.0.1"])
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
     with Receiver(statuses=[200]) as receiver:
-        endpoint = endpoint_for(boss, f"http://cad.rebind.example:{receiver.port}/hooks")
+        endpoint = make_endpoint(
+            boss, f"http://cad.rebind.example:{receiver.port}/hooks", events=("incident.published",)
+        )
         publish(incident)
 
     assert receiver.requests == []
@@ -98,7 +93,11 @@ def test_the_post_goes_to_the_first_vetted_address_and_names_the_host(
         with Receiver(statuses=[200], host="127.0.0.2", port=vetted.port) as other:
             resolver = RebindingResolver("cad.internal.example", ["127.0.0.1", "127.0.0.2"])
             monkeypatch.setattr(socket, "getaddrinfo", resolver)
-            endpoint_for(boss, f"http://cad.internal.example:{vetted.port}/hooks")
+            make_endpoint(
+                boss,
+                f"http://cad.internal.example:{vetted.port}/hooks",
+                events=("incident.published",),
+            )
             publish(incident)
 
     assert other.requests == []

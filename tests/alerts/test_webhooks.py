@@ -13,7 +13,12 @@ from apps.accounts.models import Application
 from apps.alerts import services
 from apps.alerts.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from apps.audit.models import AuditEvent
-from tests.alerts.support import Receiver, agency_with_geography, published_incident
+from tests.alerts.support import (
+    Receiver,
+    agency_with_geography,
+    make_endpoint,
+    webhook_scene,
+)
 from tests.factories import UserFactory, login_verified
 from tests.sensor_agent.support import free_port
 
@@ -37,18 +42,7 @@ def verify_signature(*, secret: str, header: str, body: bytes, now: float) -> bo
 
 @pytest.fixture
 def scene():
-    agency, area, districts, beats = agency_with_geography()
-    boss = UserFactory(super_user=True, agency=agency, email="boss@example.org")
-    incident = published_incident(area=area, beat=beats["12"], rounds=3)
-    return agency, boss, incident
-
-
-def make_endpoint(
-    boss, url, events=("incident.published", "incident.updated", "incident.cancelled")
-):
-    return services.webhook_endpoint_create(
-        actor=boss, name="CAD", url=url, event_types=list(events)
-    )
+    return webhook_scene()
 
 
 def test_a_failed_post_is_retried_and_every_attempt_is_logged(publish, scene):
