@@ -223,3 +223,63 @@ def test_survey_agreement_probability_of_a_perfect_locator():
     assert tn098.survey_agreement_probability(0.36) == pytest.approx(0.0205, abs=1e-3)
     assert tn098.survey_agreement_probability(2.5) == pytest.approx(1 - np.exp(-1))
     assert tn098.survey_agreement_probability(0.0) == 0.0
+
+
+def test_table_iv_is_met_wherever_the_issues_locator_reaches_it(livefire_results):
+    # Issue 3: "at or below Table IV where the data allow". From our sets (allpulses
+    # alone), the issue's locator (closed form + Huber or Cauchy Gauss-Newton, 2D/2.5D,
+    # every speed, wind and centroid variant) at its best, chosen with the survey known:
+    # FP1 3.00, FP2 4.94, FP3 1.48, FP4 4.51 (Table IV 2.96 / 3.60 / 0.36 / 5.57). So the
+    # default must meet FP4 and may miss only where no such variant reaches Table IV; only
+    # MLG, 1.57x the Cramer-Rao bound, gets closer (FP1 2.50, FP2 3.87, FP3 0.52).
+    default = {row.position: row.survey_error_m for row in summarise(livefire_results)}
+    allowances = tn098.where_the_data_allow(
+        our_sets=tn098.association_shot_sets(livefire_results), default_errors_m=default
+    )
+    assert set(allowances) == {"FP1", "FP2", "FP3", "FP4"}
+    verdicts = {fp: a.verdict for fp, a in allowances.items()}
+    assert "missed" not in verdicts.values(), verdicts
+    assert verdicts["FP4"] == "met"
+    for allowance in allowances.values():
+        # The default is one of the robust variants' neighbours, never far from their best.
+        assert allowance.best_robust[0] <= allowance.default_m + 0.05
+        assert allowance.best_any[0] <= allowance.best_robust[0]
+
+
+def test_table_iv_verdicts():
+    def allowance(default, robust, anything):
+        return tn098.Allowance("FP9", 1.0, default, (robust, "r"), (anything, "a"))
+
+    assert allowance(0.9, 0.8, 0.5).verdict == "met"
+    assert allowance(1.0, 0.8, 0.5).verdict == "met"  # at Table IV counts
+    assert allowance(1.2, 0.95, 0.5).verdict == "missed"  # the issue's locator gets there
+    assert allowance(1.2, 1.1, 0.5).verdict == "beyond robust GN"
+    assert allowance(1.2, 1.1, 1.1).verdict == "beyond robust GN"
+
+
+def test_cauchy_recipe_ignores_a_late_pulse_that_least_squares_follows():
+    # Eight sensors round a shooter at the origin, exact arrival times but one 40 ms late
+    # (a diffracted path): the Cauchy fit stays on the shooter, plain least squares not.
+    c = tn098.tn098_speed_of_sound(15.0)
+    angles = np.linspace(0.0, 2 * np.pi, 8, endpoint=False)
+    radii = np.array([300.0, 420.0, 510.0, 260.0, 610.0, 350.0, 480.0, 390.0])
+    sensors = np.column_stack([radii * np.cos(angles), radii * np.sin(angles), np.zeros(8)])
+    times = 1_000.0 + radii / c
+    times[2] += 0.040
+    shot = tn098.ShotSet(
+        firing_position="FP9",
+        test="t",
+        sensors=sensors,
+        times=times,
+        weather=None,
+        survey_xyz=(0.0, 0.0, 0.0),
+        complete=True,
+        pulse_uuids=tuple(str(i) for i in range(8)),
+    )
+    cauchy = tn098.locate_set(shot, replace(tn098.TN098_RECIPE, estimator="cauchy"))
+    plain = tn098.locate_set(
+        shot, replace(tn098.TN098_RECIPE, estimator="range-weighted", range_power=0)
+    )
+    assert np.hypot(*cauchy) < 0.5
+    assert np.hypot(*plain) > 2.0
+    assert tn098.Recipe(estimator="cauchy").label.startswith("Cauchy GN 2D")

@@ -273,5 +273,10 @@ def run(*, data: Path | None = None, quick: bool = False, out=print) -> list[Pos
         f"{len(tests) / elapsed:.1f} tests/s, {shots / elapsed:.1f} shots located/s"
     )
     out()
-    tn098.run(tests=tests, results=results, out=out)
+    tn098.run(
+        tests=tests,
+        results=results,
+        default_errors_m={row.position: row.survey_error_m for row in rows},
+        out=out,
+    )
     return rows

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from apps.acoustics.io import read_pulse_input
-from apps.acoustics.location import LocationError, locate, mlg
+from apps.acoustics.location import DEFAULT_HUBER_S, LocationError, locate, mlg
 from apps.acoustics.sound import DEFAULT_TEMPERATURE_C, speed_of_sound, weather_wind
 from apps.acoustics.types import Weather
 
@@ -63,8 +63,9 @@ class ShotSet:
 class Recipe:
     """How a shot is located and how the firing position's centroid is formed."""
 
-    # "mlg"; "refined" (location.locate: closed form + Huber GN); "range-weighted" (least
-    # squares on range residuals weighted by range ** range_power, from the MLG start).
+    # "mlg"; "refined" (location.locate: closed form + Huber GN); "cauchy" (the same model
+    # under a Cauchy loss at the Huber threshold, from the refined fix); "range-weighted"
+    # (least squares on range residuals weighted by range ** range_power, from the MLG start).
     estimator: str = "mlg"
     geometry: str = "2d"  # "2d", "2.5d" (shooter at the survey height) or "3d" (MLG only)
     speed: str = "tn098"  # "tn098" (20.03 sqrt(T + 273.15)) or "linear" (331.3 + 0.606 T)
@@ -78,6 +79,7 @@ class Recipe:
         names = {
             "mlg": "MLG",
             "refined": "Huber GN",
+            "cauchy": "Cauchy GN",
             "range-weighted": f"LS w=range^{self.range_power:g}",
         }
         parts = [
@@ -157,37 +159,58 @@ def _fix_xy(shot: ShotSet, recipe: Recipe, sensors: np.ndarray, times: np.ndarra
             wind_xy=wind,
         )
     elif recipe.geometry == "3d":
-        raise LocationError("the refined and range-weighted locators are 2D / 2.5D only")
-    elif recipe.estimator == "refined":
+        raise LocationError("only MLG locates in 3D here")
+    elif recipe.estimator in ("refined", "cauchy"):
         fix = locate(sensors=sensors, times=times, c=c, source_z=source_z, wind_xy=wind)
+        if recipe.estimator == "cauchy":
+            return _least_squares_xy(
+                sensors, times, c=c, wind=wind, source_z=source_z, start=fix, loss="cauchy"
+            )
     else:
-        return _range_weighted_xy(
-            sensors, times, c=c, wind=wind, source_z=source_z, power=recipe.range_power
+        start = mlg(sensors=sensors, times=times, c=c, source_z=source_z, wind_xy=wind)
+        return _least_squares_xy(
+            sensors, times, c=c, wind=wind, source_z=source_z, start=start, power=recipe.range_power
         )
     return np.array([fix.x, fix.y])
 
 
-def _range_weighted_xy(sensors, times, *, c, wind, source_z, power) -> np.ndarray:
-    """Least squares on range residuals, each weighted by range ** power.
+def _least_squares_xy(
+    sensors, times, *, c, wind, source_z, start, power: float = 0.0, loss: str = "linear"
+) -> np.ndarray:
+    """Least squares on range residuals, each weighted by range ** power, under `loss`
+    (scipy's names; robust losses scaled at the default locator's Huber threshold).
 
     MLG's algebraic residual |s - p|^2 - (c t - c tau)^2 is about -2 d (range error), so
     MLG behaves like power 2; power 0 is plain least squares.
     """
-    start = mlg(sensors=sensors, times=times, c=c, source_z=source_z, wind_xy=wind)
     t_ref = times.min()
     dz = np.zeros(len(times)) if source_z is None else sensors[:, 2] - source_z
 
-    def residuals(params):
+    def geometry(params):
         delays = times - t_ref - params[2]
-        moved = sensors[:, :2] - delays[:, None] * wind[None, :]
-        distance = np.sqrt(np.sum((moved - params[None, :2]) ** 2, axis=1) + dz**2)
+        offsets = sensors[:, :2] - delays[:, None] * wind[None, :] - params[None, :2]
+        distance = np.sqrt(np.sum(offsets**2, axis=1) + dz**2)
+        return delays, offsets, distance
+
+    def residuals(params):
+        delays, _, distance = geometry(params)
         return (c * delays - distance) * np.maximum(distance, 1.0) ** (power / 2.0)
 
+    def jacobian(params):  # unweighted (power 0) residuals only
+        _, offsets, distance = geometry(params)
+        unit = offsets / np.maximum(distance, 1e-9)[:, None]
+        return np.column_stack([unit[:, 0], unit[:, 1], -c - unit @ wind])
+
     solution = least_squares(
-        residuals, [start.x, start.y, start.t_emit - t_ref], x_scale=[1.0, 1.0, 0.003]
+        residuals,
+        [start.x, start.y, start.t_emit - t_ref],
+        jac=jacobian if power == 0 else "2-point",
+        x_scale=[1.0, 1.0, 0.003],
+        loss=loss,
+        f_scale=DEFAULT_HUBER_S * c,
     )
     if not solution.success:
-        raise LocationError("range-weighted least squares did not converge")
+        raise LocationError("least squares on range residuals did not converge")
     return np.array(solution.x[:2])
 
 
@@ -374,6 +397,7 @@ class Reproduction:
     overlap: PulseOverlap
     caps_meeting_table_iv_m: tuple[float, ...]  # of RANGE_CAP_SWEEP_M, for our sets + MLG
     incomplete_published_shots: int
+    allowances: dict[str, Allowance]  # empty unless the default pipeline's errors are given
 
 
 def _errors(groups: dict[str, PositionPoints], aggregate: str) -> dict[str, float]:
@@ -394,7 +418,101 @@ def recipe_family() -> list[Recipe]:
     return recipes
 
 
-def reproduce(*, tests, results) -> Reproduction:
+def prescribed_family(range_caps_m=(None,)) -> list[Recipe]:
+    """Issue 3's locator: closed form refined by robust Gauss-Newton (Huber or Cauchy),
+    2D or 2.5D, under every speed / wind / centroid variant and sensor range cap."""
+    return [
+        Recipe(estimator, geometry, speed, wind, aggregate, max_range_m=cap)
+        for estimator in ("refined", "cauchy")
+        for geometry in ("2d", "2.5d")
+        for speed in ("tn098", "linear")
+        for wind in (True, False)
+        for aggregate in ("shot", "test")
+        for cap in range_caps_m
+    ]
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What the data allow at one firing position against Table IV, from our own sets
+    (allpulses alone). The best figures are oracles: each is the lowest survey error of
+    its family, chosen with the survey known (2.5D even puts the shooter at its height)."""
+
+    position: str
+    table_iv_m: float
+    default_m: float  # the default pipeline (association's own fits)
+    best_robust: tuple[float, str]  # lowest over prescribed_family(), and its recipe
+    best_any: tuple[float, str]  # lowest over that and every MLG recipe
+
+    @property
+    def verdict(self) -> str:
+        if self.default_m <= self.table_iv_m:
+            return "met"
+        if self.best_robust[0] <= self.table_iv_m:
+            return "missed"  # the issue's own locator gets there: a real miss
+        # Only MLG (1.57x the Cramer-Rao bound; the issue's target is <= 1.2x) gets closer.
+        return "beyond robust GN"
+
+
+def where_the_data_allow(
+    *,
+    our_sets: list[ShotSet],
+    default_errors_m: dict[str, float],
+    range_caps_m=(None,),
+    located=None,
+) -> dict[str, Allowance]:
+    """Table IV per firing position against the default and the best any recipe reaches
+    from our association's sets. `located(recipe)` may serve cached fixes."""
+    if located is None:
+        cache: dict[Recipe, dict[str, PositionPoints]] = {}
+
+        def located(recipe: Recipe) -> dict[str, PositionPoints]:
+            key = replace(recipe, aggregate="shot")  # the aggregate does not change fixes
+            if key not in cache:
+                cache[key] = locate_sets(our_sets, recipe)
+            return cache[key]
+
+    def lowest(recipes: list[Recipe]) -> dict[str, tuple[float, str]]:
+        best: dict[str, tuple[float, str]] = {}
+        for recipe in recipes:
+            for fp, error in _errors(located(recipe), recipe.aggregate).items():
+                if math.isfinite(error) and error < best.get(fp, (math.inf, ""))[0]:
+                    best[fp] = (error, recipe.label)
+        return best
+
+    robust = lowest(prescribed_family(range_caps_m))
+    mlg_recipes = [
+        replace(recipe, max_range_m=cap)
+        for recipe in recipe_family()
+        if recipe.estimator == "mlg"
+        for cap in range_caps_m
+    ]
+    mlg_best = lowest(mlg_recipes)
+    return {
+        fp: Allowance(
+            position=fp,
+            table_iv_m=TN098_TABLE_IV_M[fp],
+            default_m=default_errors_m[fp],
+            best_robust=robust[fp],
+            best_any=min(robust[fp], mlg_best.get(fp, robust[fp])),
+        )
+        for fp in FIRING_POSITIONS
+        if fp in default_errors_m and fp in robust
+    }
+
+
+def published_range_caps_m(published_sets: list[ShotSet]) -> tuple[float, float]:
+    """Sensor range caps read off ShotSpotter's own selection (not off the survey errors):
+    the 99th percentile and the farthest sensor range in its published sets."""
+    ranges = [
+        float(np.hypot(*(sensor[:2] - np.array(shot.survey_xyz[:2]))))
+        for shot in published_sets
+        for sensor in shot.sensors
+    ]
+    return float(round(np.percentile(ranges, 99))), float(round(max(ranges)))
+
+
+def reproduce(*, tests, results, default_errors_m: dict[str, float] | None = None) -> Reproduction:
     """Locate published and associated pulse sets under the recipe family."""
     published_sets = published_shot_sets(tests)
     our_sets = association_shot_sets(results)
@@ -418,16 +536,9 @@ def reproduce(*, tests, results) -> Reproduction:
         ("ours", replace(TN098_RECIPE, wind=False)),
         ("ours", replace(TN098_RECIPE, estimator="refined")),
     ]
-    # Sensor range caps read off ShotSpotter's own selection (not off the survey errors):
-    # the 99th percentile and the farthest sensor range in its published sets.
-    published_ranges = [
-        float(np.hypot(*(sensor[:2] - np.array(shot.survey_xyz[:2]))))
-        for shot in published_sets
-        for sensor in shot.sensors
-    ]
-    if published_ranges:
-        for cap in (np.percentile(published_ranges, 99), max(published_ranges)):
-            shown.append(("ours", replace(TN098_RECIPE, max_range_m=round(float(cap)))))
+    caps = published_range_caps_m(published_sets) if published_sets else ()
+    for cap in caps:
+        shown.append(("ours", replace(TN098_RECIPE, max_range_m=cap)))
     which = {"published": published_sets, "complete": complete_sets, "ours": our_sets}
     names = {
         "published": "SST sets",
@@ -463,7 +574,16 @@ def reproduce(*, tests, results) -> Reproduction:
             ).items()
         )
     ]
+    allowances = {}
+    if default_errors_m is not None:
+        allowances = where_the_data_allow(
+            our_sets=our_sets,
+            default_errors_m=default_errors_m,
+            range_caps_m=(None, *caps),
+            located=lambda recipe: located("ours", recipe),
+        )
     return Reproduction(
+        allowances=allowances,
         caps_meeting_table_iv_m=tuple(window),
         rows=rows,
         published=located("published", TN098_RECIPE),
@@ -476,9 +596,9 @@ def reproduce(*, tests, results) -> Reproduction:
     )
 
 
-def run(*, tests, results, out=print) -> Reproduction:
+def run(*, tests, results, default_errors_m=None, out=print) -> Reproduction:
     """Print the reproduction tables (called by the live-fire benchmark)."""
-    result = reproduce(tests=tests, results=results)
+    result = reproduce(tests=tests, results=results, default_errors_m=default_errors_m)
     positions = [fp for fp in FIRING_POSITIONS if fp in result.published or fp in result.ours]
     nan = float("nan")
     empty = PositionPoints("", np.zeros(2), np.zeros((0, 2)), (), 0)
@@ -549,4 +669,26 @@ def run(*, tests, results, out=print) -> Reproduction:
         "2.5D puts the shooter at the survey height; recipes: "
         f"{len(recipe_family())} per pulse-set source)"
     )
+    if result.allowances:
+        print_allowances(result.allowances, out=out)
     return result
+
+
+def print_allowances(allowances: dict[str, Allowance], *, out=print) -> None:
+    out()
+    out("Table IV where the data allow: our sets (allpulses alone), lowest of each family")
+    out(f"{'FP':<4} {'Table IV':>8} {'default':>8} {'robust GN':>9} {'+ MLG':>6}  verdict")
+    for a in allowances.values():
+        out(
+            f"{a.position:<4} {a.table_iv_m:>8.2f} {a.default_m:>8.2f} "
+            f"{a.best_robust[0]:>9.2f} {a.best_any[0]:>6.2f}  {a.verdict}"
+        )
+    for a in allowances.values():
+        out(f"  {a.position}: robust GN: {a.best_robust[1]}; + MLG: {a.best_any[1]}")
+    out(
+        "(robust GN: closed form + Huber or Cauchy Gauss-Newton, issue 3's locator, 2D/2.5D, "
+        "every speed, wind and centroid variant, no range cap or ShotSpotter's two; + MLG: "
+        "the same with MLG 2D/2.5D/3D, 1.57x the Cramer-Rao bound; 2.5D puts the shooter at "
+        "the survey height, so both are oracles. Verdict: met, missed (robust GN reaches "
+        "Table IV) or beyond robust GN)"
+    )
