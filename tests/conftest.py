@@ -57,7 +57,9 @@ class SMTPSink:
     - ``sink.rcpt_replies["gone@example.org"] = "550 5.1.1 No such user"``: RCPT TO for
       that address is refused with that reply every time;
     - ``sink.mail_replies.append("553 5.1.8 Sender address rejected")``: the next MAIL FROM
-      is answered with that reply (one entry per message, in order).
+      is answered with that reply (one entry per message, in order);
+    - ``sink.size_limit = 2000``: from the next connection on, the server advertises
+      ``SIZE 2000`` and aiosmtpd itself refuses a larger ``MAIL FROM:<...> SIZE=n`` (552).
     """
 
     def __init__(self, host: str, port: int):
@@ -69,6 +71,7 @@ class SMTPSink:
         self.rcpt_replies: dict[str, str] = {}
         self.mail_replies: list[str] = []
         self.refused: list[tuple[str, str]] = []  # (what, reply) of every refusal
+        self.size_limit: int | None = None  # None: aiosmtpd's default (32 MiB)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.mail_replies:
@@ -120,12 +123,18 @@ def smtp_server(settings):
     import socket
 
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import DATA_SIZE_DEFAULT, SMTP
+
+    class SizedController(Controller):
+        def factory(self):  # one SMTP session per connection, with the sink's size limit
+            limit = sink.size_limit or DATA_SIZE_DEFAULT
+            return SMTP(self.handler, **{**self.SMTP_kwargs, "data_size_limit": limit})
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     sink = SMTPSink("127.0.0.1", port)
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller = SizedController(sink, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"

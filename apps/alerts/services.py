@@ -14,6 +14,8 @@ Failures: an SMTP 4xx reply or a connection error is transient: the attempt is r
 and attempt n+1 is queued after ``backoff_seconds(n)``; a 5xx refusal of the recipient
 or the message is permanent: recorded, and the address is marked permanently failed
 (further e-mails to it are recorded as skipped until the agency super user resets it).
+A 5xx refusal of the message for its size (at MAIL FROM, RCPT or DATA) fails once, not
+retried, and does not mark the address.
 Webhooks retry on connection errors, timeouts, 5xx, 408, 425 and 429. In embedded mode
 (tasks in-process, no worker: ``retries_can_wait``) nothing could wait for a retry's
 countdown, so a failed attempt is recorded as failed, "not retried", and nothing is queued.
@@ -556,6 +558,14 @@ def message_too_large(*, code: int | None, text: str) -> bool:
     return code is not None and 500 <= code < 600 and smtp_refusal_kind(code, text) == "size"
 
 
+# Replies to the message's own commands (MAIL FROM, RCPT TO, DATA), where a server may
+# refuse it for its size; not the greeting, HELO or log-in.
+_MESSAGE_REFUSALS = (
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPDataError,
+)
+
 SENT_FLUSH_EVERY = 25
 
 
@@ -620,9 +630,11 @@ def _send_rows(rows: list[Notification], outcome: dict, sent: list[Notification]
                     _finish(notification, DeliveryStatus.FAILED, error=text, code=code)
                     _mark_failed(destination, text)
                     outcome["failed"] += 1
-                elif isinstance(error, smtplib.SMTPDataError) and message_too_large(
+                elif isinstance(error, _MESSAGE_REFUSALS) and message_too_large(
                     code=code, text=text.split(" ", 1)[-1]
                 ):
+                    # Refused for its size, at MAIL FROM (SIZE=n), RCPT or DATA: the same
+                    # message would be refused again, and the address is not at fault.
                     _finish(notification, DeliveryStatus.FAILED, error=text, code=code)
                     outcome["failed"] += 1
                 elif notification.attempt >= settings.ALERTS_EMAIL_MAX_ATTEMPTS:

@@ -310,13 +310,14 @@ class SensorAgent:
                 "offset_us": round(self.clock_offset_s * 1e6, 1),
                 "synced": abs(self.clock_offset_s) <= 0.05,
             }
-        sent_at = time.time()
+        # The agent's own clock, the one _trusted_requests checks answers' freshness with.
+        sent_at = self.clock()
         try:
             reply = self.client.post_json(HEARTBEAT_PATH, payload)
         except Unreachable as error:
             logger.warning("heartbeat not delivered: %s", error)
             return None
-        received_at = time.time()
+        received_at = self.clock()
         if reply.status != 200:
             logger.warning("heartbeat refused: HTTP %s %s", reply.status, reply.detail())
             return None

@@ -56,19 +56,43 @@ def configured_key_path() -> tuple[Path, bool] | None:
 def _create_development_key(path: Path) -> None:
     """Write a new key to ``path`` unless one is there; safe when two processes race."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    pem = private_key_pem(generate_private_key())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(private_key_pem(generate_private_key()))
+            handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
         try:
             os.link(tmp, path)  # atomic, and fails if another process made it first
         except FileExistsError:
             pass
+        except (OSError, NotImplementedError):
+            # No hard links on this filesystem (FAT, some network and FUSE mounts).
+            _create_exclusively(path, pem)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_exclusively(path: Path, pem: bytes) -> None:
+    """Write ``pem`` to ``path`` only if nothing is there (O_EXCL: never clobbers a key).
+
+    Unlike the hard link, the file is visible before it is written: a process reading it
+    in that instant gets a 503 once and the complete key on its next read (the cache is
+    keyed by size and mtime). A failed write leaves no truncated key behind."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made it first
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def server_signing_key() -> ed25519.Ed25519PrivateKey:
@@ -82,7 +106,12 @@ def server_signing_key() -> ed25519.Ed25519PrivateKey:
     path, development = found
     with _lock:
         if development and not path.exists():
-            _create_development_key(path)
+            try:
+                _create_development_key(path)
+            except OSError as error:
+                raise ImproperlyConfigured(
+                    f"SERVER_SIGNING_KEY_DEV_FILE: cannot create {path}: {error.strerror or error}"
+                ) from None
         try:
             stat = path.stat()
         except OSError as error:

@@ -441,8 +441,7 @@ def test_the_deliveries_page_says_what_failed_in_words_and_keeps_the_raw_error(
     fine = list(Notification.objects.filter(address="fine@example.org").order_by("attempt"))
     assert [(r.status, r.smtp_code) for r in fine] == [
         (DeliveryStatus.RETRY_SCHEDULED, 553),
-        (DeliveryStatus.RETRY_SCHEDULED, 552),
-        (DeliveryStatus.SENT, None),
+        (DeliveryStatus.FAILED, 552),  # too large: not retried
     ]
     assert fine[0].error.startswith("553 5.1.8 <alerts@siren.example.org>")
 
@@ -519,3 +518,71 @@ def test_a_message_refused_as_too_large_fails_once_and_leaves_the_address_workin
     page = client.get("/alerts/agency/deliveries/").content.decode()
     assert "refused the message as too large (SMTP 552 5.3.4: Message size exceeds" in page
     assert "no alerts go to it" not in page
+
+
+@pytest.mark.parametrize(
+    "refuse",
+    [
+        # aiosmtpd's own check: it advertises SIZE, the client sends MAIL FROM:<...> SIZE=n.
+        pytest.param(lambda sink: setattr(sink, "size_limit", 2000), id="SIZE-limit"),
+        pytest.param(
+            lambda sink: sink.mail_replies.append(
+                "552 5.3.4 Message size exceeds fixed maximum message size"
+            ),
+            id="MAIL-552-5.3.4",
+        ),
+        pytest.param(
+            lambda sink: sink.rcpt_replies.update(
+                {"officer@example.org": "552 5.3.4 Message size exceeds fixed maximum message size"}
+            ),
+            id="RCPT-552-5.3.4",
+        ),
+    ],
+)
+def test_a_message_refused_for_its_size_before_data_fails_once_and_leaves_the_address_working(
+    smtp_server, publish, scene, client, refuse
+):
+    """Refused at MAIL FROM (SIZE=n) or RCPT rather than at DATA, it was retried
+    ALERTS_EMAIL_MAX_ATTEMPTS times (the same size each time); now it fails once, like at
+    DATA, and the address keeps receiving alerts."""
+    agency, area, beats, incident = scene
+    boss = UserFactory(super_user=True, agency=agency)
+    siren_user(agency=agency, email="officer@example.org")
+    refuse(smtp_server)
+
+    publish(incident)
+
+    (row,) = Notification.objects.filter(address="officer@example.org")
+    assert (row.status, row.smtp_code, row.attempt) == (DeliveryStatus.FAILED, 552, 1)
+    assert "size exceeds fixed maximum message size" in row.error  # the server's reply
+    assert smtp_server.messages == []
+    destination = EmailDestination.objects.get(address="officer@example.org")
+    assert destination.status == DestinationStatus.OK, destination.last_error
+
+    smtp_server.size_limit = None
+    smtp_server.rcpt_replies.clear()
+    publish(published_incident(area=area, beat=beats["11"], at=AT + dt.timedelta(hours=1)))
+    assert [m["To"] for m in smtp_server.messages] == ["officer@example.org"]
+    (envelope,) = smtp_server.envelopes
+    assert any(option.startswith("SIZE=") for option in envelope.mail_options)
+
+    login_verified(client, boss)
+    page = client.get("/alerts/agency/deliveries/").content.decode()
+    assert "refused the message as too large (SMTP 552" in page
+    assert "Gave up" not in page and "no alerts go to it" not in page
+
+
+def test_a_server_short_of_storage_at_mail_from_is_still_retried(smtp_server, publish, scene):
+    """452 4.3.1 (RFC 1870: no room for a message of that SIZE now) is the server's
+    passing shortage, not the message's size: it is retried."""
+    agency, area, beats, incident = scene
+    siren_user(agency=agency, email="officer@example.org")
+    smtp_server.mail_replies.append("452 4.3.1 Insufficient system storage")
+
+    publish(incident)
+
+    rows = Notification.objects.filter(address="officer@example.org").order_by("attempt")
+    assert [(r.status, r.smtp_code) for r in rows] == [
+        (DeliveryStatus.RETRY_SCHEDULED, 452),
+        (DeliveryStatus.SENT, None),
+    ]

@@ -147,7 +147,8 @@ class _LocalServer:
 
 
 class StubSensorServer(_LocalServer):
-    """A local HTTP server that plays the audio-request endpoints and records requests.
+    """A local HTTP server that plays the audio-request and heartbeat endpoints and records
+    requests.
 
     It answers polls as the real server does: the pending ``audio_requests``, for the
     polling sensor, echoing the poll's nonce, signed with ``signing_key`` (the key the
@@ -203,7 +204,12 @@ class StubSensorServer(_LocalServer):
 
             def do_POST(self):
                 self._record()
-                self._reply(202, {"accepted": 0, "duplicates": 0})
+                if self.path == "/api/v1/sensor/heartbeat":
+                    # As the real server: its own clock's time, which the agent measures
+                    # its offset against.
+                    self._reply(200, {"serial": "S-0001", "server_time_utc": utc_iso(time.time())})
+                else:
+                    self._reply(202, {"accepted": 0, "duplicates": 0})
 
         super().__init__(Handler)
 

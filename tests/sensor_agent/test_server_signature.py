@@ -127,6 +127,40 @@ def test_a_stale_or_future_answer_is_refused(agent, stub, caplog, age_s):
     refused(agent, stub, caplog, "stale")
 
 
+@pytest.mark.parametrize("clock_off_s", [120.0, -120.0])
+def test_freshness_is_judged_on_the_agents_own_clock_and_its_measured_offset(
+    tmp_path, stub, caplog, clock_off_s
+):
+    """The agent's clock (injectable; GPS on a real sensor) is two minutes off the
+    server's. The heartbeat measured the offset with time.time() while freshness was
+    judged with the agent's clock, so every genuine answer was refused as stale (or a
+    stale one accepted). Now both use the agent's clock: the offset is measured, a fresh
+    answer is trusted and a stale one still refused."""
+    agent = SensorAgent(
+        agent_config(tmp_path, server_url=stub.url, server_key=stub.public_key),
+        private_key=generate_private_key(),
+        clock=lambda: time.time() + clock_off_s,
+    )
+    try:
+        start = record_ten_minutes(agent.buffer, rate=RATE)
+        assert agent.heartbeat() is not None
+
+        stub.audio_requests = [audio_request(7, start + 100, start + 106)]
+        answers = agent.poll_audio_requests()
+        assert agent.untrusted_answers == 0, caplog.text
+        assert [a.outcome for a in answers] == ["sent"] and len(stub.puts()) == 1
+        assert agent.clock_offset_s == pytest.approx(clock_off_s, abs=2.0)
+
+        stub.audio_requests = [audio_request(8, start + 200, start + 206)]
+        stub.answer = lambda entry: stub.signed_answer(entry, issued_at=time.time() - 90)
+        with caplog.at_level(logging.ERROR, logger="sensor_agent"):
+            assert agent.poll_audio_requests() == []
+        assert "stale" in caplog.text
+        assert len(stub.puts()) == 1 and agent.untrusted_answers == 1
+    finally:
+        agent.close()
+
+
 def test_a_signed_answer_still_meets_the_privacy_rules(agent, stub):
     """A signature does not lift the agent's own limits (120 s, expiry, the buffer)."""
     start = agent.recorded_from

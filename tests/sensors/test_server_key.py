@@ -3,6 +3,8 @@ development key made once and shared; a replaced file is used from the next answ
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 import subprocess
 import sys
@@ -13,10 +15,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
+from apps.sensors import server_key
 from apps.sensors.server_key import server_public_key_pem, server_signing_key
-from apps.sensors.signing import generate_private_key, private_key_pem, public_key_b64
+from apps.sensors.signing import (
+    SERVER_SIGNATURE_HEADER,
+    generate_private_key,
+    load_private_key_pem,
+    private_key_pem,
+    public_key_b64,
+    server_answer_signed,
+)
 from shotspotter.env import env_ed25519_key_file
 from tests.conftest import REPO_ROOT
+from tests.sensors.support import signed_headers
+
+AUDIO_REQUESTS = "/api/v1/sensor/audio-requests"
 
 
 def test_the_key_file_is_checked_when_the_settings_load(tmp_path, monkeypatch):
@@ -72,6 +85,81 @@ def test_a_development_key_is_made_once_and_kept_private(tmp_path, settings):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert public_key_b64(server_signing_key().public_key()) == public_key_b64(first.public_key())
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def _poll(client, *, key):
+    headers = signed_headers(
+        path=AUDIO_REQUESTS, body=b"", key=key, serial="S-0001", method="GET", content_type=None
+    )
+    return client.get(AUDIO_REQUESTS, headers=headers)
+
+
+def _no_hard_links(monkeypatch):
+    """As on FAT or some network and FUSE mounts: link() fails with EPERM. (Such a
+    filesystem cannot be mounted in the test, so os.link itself is made to fail.)"""
+
+    def link(src, dst, *args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", link)
+
+
+@pytest.mark.django_db
+def test_without_hard_links_the_development_key_is_still_made_once(
+    tmp_path, settings, monkeypatch, client, sensor, key
+):
+    """os.link raising on a filesystem without hard links made the first poll a 500."""
+    settings.SERVER_SIGNING_KEY_FILE = ""
+    settings.SERVER_SIGNING_KEY_DEV_FILE = tmp_path / ".dev" / "server-signing-key.pem"
+    _no_hard_links(monkeypatch)
+
+    reply = _poll(client, key=key)
+
+    assert reply.status_code == 200, reply.content
+    path = settings.SERVER_SIGNING_KEY_DEV_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    made = load_private_key_pem(path.read_bytes())
+    assert server_answer_signed(
+        body=reply.content,
+        header=reply.headers[SERVER_SIGNATURE_HEADER],
+        public_keys=[made.public_key()],
+    )
+    again = _poll(client, key=key)
+    assert server_answer_signed(
+        body=again.content,
+        header=again.headers[SERVER_SIGNATURE_HEADER],
+        public_keys=[made.public_key()],
+    )
+
+
+def test_without_hard_links_a_key_made_meanwhile_is_never_overwritten(tmp_path, monkeypatch):
+    """Another process (server or simulator) made the key between our look and our write."""
+    path = tmp_path / "server-signing-key.pem"
+    theirs = private_key_pem(generate_private_key())
+    path.write_bytes(theirs)
+    _no_hard_links(monkeypatch)
+
+    server_key._create_development_key(path)
+
+    assert path.read_bytes() == theirs
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.django_db
+def test_a_development_key_that_cannot_be_made_is_a_clear_503(tmp_path, settings, client, key):
+    """Its directory cannot be created (here a file is in the way): a 503 problem naming
+    the file, not a 500."""
+    (tmp_path / "not-a-directory").write_text("")
+    settings.SERVER_SIGNING_KEY_FILE = ""
+    settings.SERVER_SIGNING_KEY_DEV_FILE = tmp_path / "not-a-directory" / "key.pem"
+
+    reply = _poll(client, key=key)
+
+    assert reply.status_code == 503, reply.content
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    with pytest.raises(ImproperlyConfigured, match="SERVER_SIGNING_KEY_DEV_FILE: cannot create"):
+        server_signing_key()
 
 
 def test_a_replaced_key_file_is_used_from_the_next_answer_on(tmp_path, settings):
