@@ -52,7 +52,12 @@ class ApplicationAccessForm(forms.Form):
 
 class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(required=False)
-    actor = forms.CharField(label="Actor e-mail contains", max_length=254, required=False)
+    actor = forms.CharField(
+        label="Actor contains",
+        max_length=254,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e-mail or API token name"}),
+    )
     date_from = PeriodDateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )

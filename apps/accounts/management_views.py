@@ -7,10 +7,9 @@ Writes go through ``apps.accounts.services``; invalid input re-renders with stat
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import zoneinfo
-from functools import wraps
+from functools import partial, wraps
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -29,7 +28,7 @@ from apps.accounts.management_forms import (
 )
 from apps.accounts.models import Application, Role, User
 from apps.accounts.selectors import agency_users, granted_applications, lockouts_until
-from apps.audit.labels import action_label, actor_label, token_read_summary
+from apps.audit.labels import action_label, actor_label, local_time, token_read_summary
 from apps.audit.selectors import agency_event_actions, agency_events
 
 AUDIT_PAGE_SIZE = 50
@@ -290,12 +289,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     agency = request.user.agency
     zone = zoneinfo.ZoneInfo(agency.time_zone)
 
-    def local_time(text: str) -> str:
-        try:
-            return dt.datetime.fromisoformat(text).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-        except (TypeError, ValueError):
-            return str(text)
-
     form = AuditFilterForm(request.GET or None, actions=agency_event_actions(agency=agency))
     status = 200
     if not request.GET:
@@ -304,7 +297,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         events = agency_events(
             agency=agency,
             action=form.cleaned_data["action"],
-            actor_email=form.cleaned_data["actor"],
+            actor=form.cleaned_data["actor"],
             date_from=form.cleaned_data["date_from"],
             date_to=form.cleaned_data["date_to"],
         )
@@ -322,7 +315,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         event.action_label = action_label(event.action)
         event.actor_label = actor_label(actor_email=event.actor_email, details=event.details)
         event.summary = token_read_summary(
-            action=event.action, details=event.details, time_format=local_time
+            action=event.action,
+            details=event.details,
+            time_format=partial(local_time, zone=zone),
         )
     query = request.GET.copy()
     query.pop("page", None)

@@ -7,6 +7,11 @@ exported; people read the label. A code without a label here (a new one, or
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
+from django.utils.dateparse import parse_datetime
+
 ACTION_LABELS = {
     "account.locked": "Account locked (too many failed sign-ins)",
     "account.unlocked": "Account unlocked",
@@ -84,6 +89,8 @@ TOKEN_READ_ACTIONS = frozenset(
     }
 )
 REFERENCES_SHOWN = 10
+# Query parameters of a token read that are times; shown in the agency's zone.
+TIME_PARAMETERS = frozenset({"since"})
 
 _VERBS = {"create": "added", "change": "changed", "delete": "deleted"}
 
@@ -101,7 +108,9 @@ def action_label(code: str) -> str:
 
 
 def actor_label(*, actor_email: str, details) -> str:
-    """Who did it: the user's e-mail, a dispatch system's API token, or "system"."""
+    """Who did it: the user's e-mail, a dispatch system's API token, or "system".
+
+    The one wording of the actor, for the audit page and its CSV export alike."""
     if actor_email:
         return actor_email
     token = details.get("api_token") if isinstance(details, dict) else None
@@ -110,14 +119,34 @@ def actor_label(*, actor_email: str, details) -> str:
     return "system"
 
 
+def local_time(text, *, zone: zoneinfo.ZoneInfo) -> str:
+    """An ISO-8601 time as the audit page shows times: "2026-11-21 19:00:05 CST" in
+    ``zone`` (a time without offset is UTC, as the API reads it); other text, and a time
+    the zone cannot hold (year 1 or 9999 moved past the calendar's end), unchanged."""
+    try:
+        moment = parse_datetime(str(text))
+        if moment is None:
+            return str(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (ValueError, OverflowError):
+        return str(text)
+
+
 def token_read_summary(*, action: str, details, time_format=None) -> str:
     """One line for a dispatch system's read: "GET /api/v1/incidents/?status=cancelled:
     2 incidents (312-7, 312-9). Also 359 identical requests with the same answer, 10:00:10
-    to 10:59:50, not listed separately." ``time_format`` turns an ISO time into text."""
+    to 10:59:50, not listed separately." ``time_format`` turns an ISO time into text; it
+    is used for the repeats and for ``since`` (the details keep the value as sent)."""
     if action not in TOKEN_READ_ACTIONS or not isinstance(details, dict):
         return ""
+    fmt = time_format or (lambda text: text)
     query = details.get("query") or {}
-    shown_query = "&".join(f"{name}={value}" for name, value in query.items())
+    shown_query = "&".join(
+        f"{name}={fmt(value) if name in TIME_PARAMETERS else value}"
+        for name, value in query.items()
+    )
     line = f"GET {details.get('endpoint', '')}{'?' + shown_query if shown_query else ''}: "
     references = details.get("references") or []
     count = details.get("incidents", len(references))
@@ -137,7 +166,6 @@ def token_read_summary(*, action: str, details, time_format=None) -> str:
         n = repeats["count"]
         when = ""
         if repeats.get("first") and repeats.get("last"):
-            fmt = time_format or (lambda text: text)
             when = f", {fmt(repeats['first'])} to {fmt(repeats['last'])}"
         line += (
             f" Before it: {n} identical request{'' if n == 1 else 's'} with the same answer"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.accounts.models import Agency
 from apps.audit.models import AuditEvent
@@ -15,17 +15,24 @@ def agency_events(
     *,
     agency: Agency,
     action: str = "",
-    actor_email: str = "",
+    actor: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
 ) -> QuerySet[AuditEvent]:
-    """Events of ``agency``, newest first. Dates are whole days in the agency's time zone,
+    """Events of ``agency``, newest first. ``actor`` is part of who did it, as the page
+    names them: a user's e-mail, or the name or prefix of the agency's API token that read
+    (``apps.audit.labels.actor_label``). Dates are whole days in the agency's time zone,
     both ends included."""
     events = AuditEvent.objects.filter(agency=agency)
     if action:
         events = events.filter(action=action)
-    if actor_email:
-        events = events.filter(actor_email__icontains=actor_email.strip())
+    actor = actor.strip()
+    if actor:
+        # Only this agency's events are searched, so another agency's tokens never match.
+        token = Q(details__api_token__name__icontains=actor) | Q(
+            details__api_token__prefix__icontains=actor
+        )
+        events = events.filter(Q(actor_email__icontains=actor) | (Q(actor_email="") & token))
     tz = zoneinfo.ZoneInfo(agency.time_zone)
     if date_from:
         events = events.filter(occurred_at__gte=dt.datetime.combine(date_from, dt.time(), tz))

@@ -20,6 +20,7 @@ from django.utils import timezone
 from apps.accounts.models import Agency
 from apps.audit.models import AuditEvent
 from apps.audit.services import record_event
+from apps.core.cache import subtract_or_delete
 from apps.integrations.conf import integration_setting
 from apps.integrations.models import ApiToken
 
@@ -185,15 +186,22 @@ def _count_repeat(key: str, now: dt.datetime) -> None:
         cache.set(f"{key}:n", 1, timeout=AUDIT_REPEAT_TTL_S)
 
 
-def _take_repeats(key: str) -> dict | None:
-    """The repeats counted since the last record (and off the cache), or None."""
+def _counted_repeats(key: str) -> dict | None:
+    """The repeats counted since the last record, or None. Read only: they leave the
+    cache once the record that reports them is committed (``_forget_repeats``)."""
     names = [f"{key}:n", f"{key}:first", f"{key}:last"]
     found = cache.get_many(names)
-    cache.delete_many(names)
     count = int(found.get(names[0]) or 0)
     if not count:
         return None
     return {"count": count, "first": found.get(names[1]), "last": found.get(names[2])}
+
+
+def _forget_repeats(key: str, count: int) -> None:
+    """Take the ``count`` repeats a committed record reported off the cache; repeats
+    counted meanwhile stay for the next record (``first`` then still is the older time:
+    the range holds them all, if wider than needed)."""
+    subtract_or_delete(counter=f"{key}:n", amount=count, with_keys=[f"{key}:first", f"{key}:last"])
 
 
 def integration_read_record(
@@ -239,7 +247,7 @@ def integration_read_record(
         ):
             _count_repeat(key, now)
             return None
-        repeats = _take_repeats(key)
+        repeats = _counted_repeats(key)
     except Exception:  # noqa: BLE001 - a cache outage records everything, never loses a read
         logger.warning("integration audit: cache unavailable, recording every request")
         cache_ok = False
@@ -253,16 +261,21 @@ def integration_read_record(
     }
     if repeats:
         details["repeats"] = repeats
-    event = record_event(
-        action=action,
-        agency=token.agency,
-        target=token,
-        request=request,
-        details=details,
-    )
-    if quiet_s and cache_ok:
+
+    def recorded() -> None:
+        # Only once the row is committed: a write that fails or is rolled back leaves the
+        # count to the next record and the next identical request recorded, not counted.
         try:
-            cache.set(key, {"digest": digest, "at": now.timestamp()}, timeout=quiet_s)
+            if repeats:
+                _forget_repeats(key, repeats["count"])
+            if quiet_s:
+                cache.set(key, {"digest": digest, "at": now.timestamp()}, timeout=quiet_s)
         except Exception:  # noqa: BLE001
             logger.warning("integration audit: cache unavailable, recording every request")
+
+    event = record_event(
+        action=action, agency=token.agency, target=token, request=request, details=details
+    )
+    if cache_ok:
+        transaction.on_commit(recorded)  # at once in autocommit, else at the caller's commit
     return event

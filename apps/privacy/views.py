@@ -1,9 +1,10 @@
 """The agency super user's audit trail export (CSV), itself audited.
 
-Same filters as the audit log page (``/agency/audit/``): action, actor e-mail, dates in
-the agency's time zone. Only the user's own agency's events are read (the selector
-filters on it), so another agency's events can never be in the file. Bad filters are a
-400 problem+json naming each one.
+Same filters as the audit log page (``/agency/audit/``): action, actor (part of a user's
+e-mail or of an API token's name), dates in the agency's time zone. Only the user's own
+agency's events are read (the selector filters on it), so another agency's events (or
+tokens) can never be in the file. Bad filters are a 400 problem+json naming each one.
+The actor column names who did it as the page does (``apps.audit.labels.actor_label``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     events = agency_events(
         agency=agency,
         action=filters["action"],
-        actor_email=filters["actor"],
+        actor=filters["actor"],
         date_from=filters["date_from"],
         date_to=filters["date_to"],
     )

@@ -31,10 +31,13 @@ def token(agency):
 
 
 @pytest.fixture
-def api(client, token):
-    """The test client with the token's Authorization header on every request."""
+def api(client, token, django_capture_on_commit_callbacks):
+    """The test client with the token's Authorization header on every request. What the
+    request left for after its commit runs when it ends, as it would outside the test's
+    transaction (the audit counts repeats only after a record commits)."""
 
     def get(path, **params):
-        return client.get(path, params, HTTP_AUTHORIZATION=f"Bearer {token.plaintext}")
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.get(path, params, HTTP_AUTHORIZATION=f"Bearer {token.plaintext}")
 
     return get

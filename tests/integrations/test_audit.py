@@ -3,6 +3,7 @@ a poller's unchanged answers are counted instead of repeated; no audio is reacha
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -182,7 +183,7 @@ def test_every_request_is_recorded_when_coalescing_is_off_or_the_cache_is_down(
 
 
 def test_the_cap_feed_and_documents_read_with_a_token_are_audited_a_siren_session_is_not(
-    client, publish_alert
+    client, publish_alert, django_capture_on_commit_callbacks
 ):
     from apps.accounts.models import Application
 
@@ -191,7 +192,9 @@ def test_the_cap_feed_and_documents_read_with_a_token_are_audited_a_siren_sessio
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token.plaintext}"}
     doc = f"/alerts/cap/{agency.system_id}/{incident.number}/1.xml"
     for _ in range(3):
-        assert client.get(f"/alerts/cap/{agency.system_id}.xml", **auth).status_code == 200
+        with django_capture_on_commit_callbacks(execute=True):
+            reply = client.get(f"/alerts/cap/{agency.system_id}.xml", **auth)
+        assert reply.status_code == 200
     assert client.get(doc, **auth).status_code == 200
 
     (feed,) = events("integrations.cap_feed_read")
@@ -257,6 +260,217 @@ def test_the_agency_audit_log_shows_token_reads_in_words_and_never_another_agenc
     assert f"API token Their CAD ({other_token.token.prefix}…)" in theirs_html
     assert token.token.prefix not in theirs_html and mine.reference not in theirs_html
     assert len(events(agency=agency)) == 2 and len(events(agency=other_agency)) == 3
+
+
+def _csv(client, **params) -> list[dict]:
+    response = client.get("/privacy/audit.csv", params)
+    assert response.status_code == 200
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_csv_export_names_a_token_reader_as_the_audit_page_does(api, token, agency, client):
+    """The export's actor column was the e-mail only: empty for a token's reads."""
+    api(LIST, status="published")
+    boss = UserFactory(super_user=True, agency=agency, email="chief@312.example")
+    login_verified(client, boss)
+    page = client.get("/agency/audit/", {"action": LISTED})
+    (on_page,) = page.context["page"]
+
+    rows = _csv(client)
+
+    (listed,) = [row for row in rows if row["action"] == LISTED]
+    assert listed["actor"] == on_page.actor_label == f"API token CAD east ({token.token.prefix}…)"
+    assert listed["actor_email"] == ""  # still only a user's e-mail, where it was
+    # The token was made without a user (a command): "system", as on the page.
+    (created,) = [row for row in rows if row["action"] == "integrations.api_token_created"]
+    assert created["actor"] == "system"
+    (exported,) = _csv(client, action="export.audit_csv")
+    assert exported["actor"] == exported["actor_email"] == "chief@312.example"
+
+
+def test_the_actor_filter_finds_a_tokens_reads_by_its_name_never_another_agencys(
+    api, token, agency, other_agency, area, other_area, client
+):
+    """The actor filter matched the e-mail only: typing the token's name found nothing.
+    "Actor contains" matches the names (and prefixes) of the agency's own tokens and its
+    users' e-mails, never another agency's entries, whatever their token is called."""
+    from apps.audit.services import record_event
+
+    boss = UserFactory(super_user=True, agency=agency, email="cad.chief@312.example")
+    record_event(action="audio.playback", actor=boss, agency=agency, target_label="a clip")
+    mine = published(area=area)
+    published(area=other_area)
+    api(LIST, status="published")
+    api(detail_url(agency.system_id, mine.number))
+    theirs = api_token_create(agency=other_agency, name="CAD east backup")
+    Client().get(LIST, HTTP_AUTHORIZATION=f"Bearer {theirs.plaintext}")
+    assert len(events(agency=other_agency)) == 1
+    login_verified(client, boss)
+
+    def shown(actor):
+        page = client.get("/agency/audit/", {"actor": actor})
+        assert page.status_code == 200
+        table = page.content.decode().partition("<table")[2]
+        assert theirs.token.prefix not in table and "backup" not in table
+        return sorted(event.action for event in page.context["page"])
+
+    assert shown("cad EAST") == [READ, LISTED]
+    assert shown(token.token.prefix[:8]) == [READ, LISTED]
+    assert shown("CAD") == ["audio.playback", READ, LISTED]  # the e-mail has it too
+    assert shown("cad.chief@") == ["audio.playback"]
+    assert shown("backup") == [] and shown(theirs.token.prefix) == []
+    exported = _csv(client, actor="CAD east")
+    assert [row["action"] for row in exported] == [READ, LISTED]
+    assert all(row["actor"].startswith("API token CAD east (") for row in exported)
+    html = client.get("/agency/audit/").content.decode()
+    assert "Actor contains" in html and 'placeholder="e-mail or API token name"' in html
+
+
+def test_the_since_of_a_token_read_is_shown_in_the_agencys_zone_like_every_time_there(
+    api, token, agency, area, client
+):
+    """``since`` was shown as sent (UTC) on a page whose every other time is the
+    agency's (Chicago): it reads in the agency's zone with its abbreviation, as do the
+    repeats' times; the details below keep the value as sent."""
+    import zoneinfo
+
+    assert agency.time_zone == "America/Chicago"
+    chicago = zoneinfo.ZoneInfo("America/Chicago")
+    api(LIST, since="2026-11-21T18:00:00Z")
+    for _ in range(2):
+        api(LIST, since="2026-07-01T18:00:00")  # no offset: UTC, as the API reads it
+    api(LIST, since="2026-07-01T18:00:00", status="published")
+    edge = api(LIST, since="0001-01-01T00:00:00Z", status="cancelled")
+    assert edge.status_code == 200  # year 1 in UTC is year 0 in Chicago: shown as sent
+    published(area=area)
+    api(LIST, since="2026-07-01T18:00:00")
+    boss = UserFactory(super_user=True, agency=agency)
+    login_verified(client, boss)
+
+    html = client.get("/agency/audit/").content.decode()
+
+    assert "GET /api/v1/incidents/?since=2026-11-21 12:00:00 CST: 0 incidents." in html
+    assert "?since=2026-07-01 13:00:00 CDT&amp;status=published: 0 incidents." in html
+    assert "2026-11-21T18:00:00Z" in html  # in the recorded details, as sent
+    assert "?since=0001-01-01T00:00:00Z&amp;status=cancelled: 0 incidents." in html
+    delivered = events(LISTED)[-1]
+    repeats = delivered.details["repeats"]
+    assert repeats["count"] == 2
+
+    def local(text):
+        return dt.datetime.fromisoformat(text).astimezone(chicago).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    assert f"{local(repeats['first'])} to {local(repeats['last'])}, not listed" in html
+
+
+@pytest.fixture
+def audit_writes_fail():
+    """A real PostgreSQL failure of the audit write: while on, inserting an
+    ``integrations.incidents_listed`` row raises (as a full disk or a lost connection
+    would)."""
+    from django.db import connection
+
+    @contextlib.contextmanager
+    def failing():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                CREATE FUNCTION test_refuse_token_reads() RETURNS trigger AS $$
+                BEGIN RAISE EXCEPTION 'audit write failed (test)'; END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER test_refuse_token_reads BEFORE INSERT ON audit_auditevent
+                FOR EACH ROW WHEN (NEW.action = 'integrations.incidents_listed')
+                EXECUTE FUNCTION test_refuse_token_reads();
+                """
+            )
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DROP TRIGGER IF EXISTS test_refuse_token_reads ON audit_auditevent;"
+                    "DROP FUNCTION IF EXISTS test_refuse_token_reads();"
+                )
+
+    return failing
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_or_rolled_back_record_leaves_the_repeat_count_for_the_next_one(
+    api, token, area, audit_writes_fail
+):
+    """The repeats were taken off Redis before the row was written: a write that failed
+    lost them. They leave only once the record reporting them is committed (real
+    PostgreSQL commits here, real Redis)."""
+    from django.core.cache import cache
+    from django.db import DatabaseError, transaction
+
+    key = services._audit_cache_key(token=token.token, action=LISTED, endpoint=LIST, query={})
+    api(LIST)
+    for _ in range(3):
+        api(LIST)
+    assert len(events(LISTED)) == 1 and cache.get(f"{key}:n") == 3
+    incident = published(area=area)  # a new answer: recorded at once, with the count
+
+    with audit_writes_fail(), pytest.raises(DatabaseError, match="audit write failed"):
+        api(LIST)
+    assert len(events(LISTED)) == 1
+    assert cache.get(f"{key}:n") == 3
+
+    # Written, then rolled back with the caller's transaction: nothing is taken either.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.integration_read_record(
+            token=token.token,
+            action=LISTED,
+            endpoint=LIST,
+            query={},
+            references=[incident.reference],
+            content=["a new answer"],
+        )
+        raise RuntimeError("the request failed after the audit write")
+    assert len(events(LISTED)) == 1
+    assert cache.get(f"{key}:n") == 3
+
+    assert api(LIST).json()["results"][0]["id"] == incident.reference
+    first, delivered = events(LISTED)
+    assert delivered.details["references"] == [incident.reference]
+    assert delivered.details["repeats"]["count"] == 3
+    assert cache.get(f"{key}:n") is None  # reported and committed: off the count
+    api(LIST)  # the same answer again: counted against the committed record
+    assert len(events(LISTED)) == 2 and cache.get(f"{key}:n") == 1
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_repeats_counted_while_a_record_commits_stay_for_the_next_record(api, token, area):
+    """A record takes off Redis only the repeats it reported: one counted by another
+    request between its read and its commit is reported by the next record."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    key = services._audit_cache_key(token=token.token, action=LISTED, endpoint=LIST, query={})
+    for _ in range(3):
+        api(LIST)
+    assert cache.get(f"{key}:n") == 2
+    incident = published(area=area)
+    with transaction.atomic():
+        event = services.integration_read_record(
+            token=token.token,
+            action=LISTED,
+            endpoint=LIST,
+            query={},
+            references=[incident.reference],
+            content=["a new answer"],
+        )
+        services._count_repeat(key, timezone.now())  # another request, before the commit
+    assert event.details["repeats"]["count"] == 2
+    assert cache.get(f"{key}:n") == 1
+    incident.status = "dismissed"
+    incident.save(update_fields=["status"])
+    api(LIST)  # a changed answer: recorded, with the one repeat left
+    assert events(LISTED)[-1].details["repeats"]["count"] == 1
+    assert cache.get(f"{key}:n") is None
 
 
 def test_an_api_token_reaches_no_audio(api, client, token, agency, settings, tmp_path):
