@@ -27,7 +27,9 @@
 5. Each created or changed incident is summarised (rounds, cadence, automatic fire,
    shooters), placed (beat, district, nearest address), classified and routed:
    non-explosive -> ``filtered`` (no audio ever); explosive-like -> ``pending_review``
-   with audio requests to its nearest sensors. Events go out after the commit.
+   with audio requests to its nearest sensors (asked or stretched only while the machine's
+   current call is explosive-like: ``services.audio_allowed``). Events go out after the
+   commit.
 6. The considered pulses are marked processed, and incidents whose window passed are
    closed.
 """

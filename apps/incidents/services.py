@@ -233,16 +233,38 @@ def audio_candidates(*, incident: Incident, c: float) -> list[dict]:
     return result
 
 
-def audio_requests_sync(*, incident: Incident, c: float, now: dt.datetime | None = None) -> None:
+def audio_allowed(*, incident: Incident) -> bool:
+    """Privacy policy: audio only for explosive-like sounds, i.e. while the machine's
+    current call (the stored probabilities) is explosive-like, or once a reviewer promoted
+    the incident to review. An incident stays in review when later shots make it a
+    jackhammer (a human decides it), but no more audio is asked for it."""
+    from apps.acoustics.classifier import ClassifierError, is_explosive_like
+    from apps.review.selectors import promoted_to_review
+
+    try:
+        if is_explosive_like(incident.class_probabilities or {}):
+            return True
+    except ClassifierError:  # unclassified (empty) or unreadable probabilities
+        pass
+    return promoted_to_review(incident_id=incident.pk)
+
+
+def audio_requests_sync(
+    *, incident: Incident, c: float, now: dt.datetime | None = None, reviewer_asked: bool = False
+) -> None:
     """Make the incident's pending requests those of its nearest sensors (at most N).
 
-    Only for incidents in review. Fulfilled requests count towards N and never change;
+    Only for incidents in review, and only while audio is allowed (``audio_allowed``, or
+    ``reviewer_asked`` by a promotion): otherwise nothing is asked or stretched and what
+    was asked stays as it was. Fulfilled requests count towards N and never change;
     pending ones get the window recomputed by the rule (a refinement may extend it, never
     beyond the rule); a pending request of a sensor that is no longer among the nearest
     is withdrawn. Expired or refused requests are not issued again.
     """
     if incident.status != IncidentStatus.PENDING_REVIEW:
         raise ValueError("audio may only be requested for incidents in review")
+    if not (reviewer_asked or audio_allowed(incident=incident)):
+        return
     now = now or timezone.now()
     limit = int(incident_setting("AUDIO_SENSORS_PER_INCIDENT"))
     existing = {

@@ -25,12 +25,20 @@ from apps.review.conf import review_setting
 from apps.review.models import (
     GUNFIRE_DECISIONS,
     Decision,
+    HistoryKind,
     IncidentHistory,
     NotGunfireReason,
     ReviewClaim,
     ReviewDecision,
     SurgeMode,
 )
+
+
+def promoted_to_review(*, incident_id: int) -> bool:
+    """Did a reviewer send this machine-filtered incident to review?"""
+    return IncidentHistory.objects.filter(
+        incident_id=incident_id, kind=HistoryKind.PROMOTED
+    ).exists()
 
 
 def gunfire_probability(incident: Incident) -> float:

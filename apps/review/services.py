@@ -759,7 +759,11 @@ def promote_filtered(*, reviewer, incident_id: int, reason: str, request=None) -
         before = _state(incident, None)
         incident.status = IncidentStatus.PENDING_REVIEW
         incident.save(update_fields=["status", "updated_at"])
-        audio_requests_sync(incident=incident, c=speed_of_sound(pipeline_weather().temperature_c))
+        audio_requests_sync(
+            incident=incident,
+            c=speed_of_sound(pipeline_weather().temperature_c),
+            reviewer_asked=True,
+        )
         _history(
             incident=incident,
             kind=HistoryKind.PROMOTED,

@@ -419,6 +419,80 @@ def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):
         assert math.isclose(request.window_s, 1.5 + AUDIO_PRE_S + AUDIO_POST_S, abs_tol=2e-6)
 
 
+def _add_later_shot(incident, *, after_s: float) -> None:
+    shot = incident.shots.order_by("emitted_epoch_s").last()
+    later = incident.shots.get(pk=shot.pk)
+    later.pk = None
+    later.emitted_epoch_s = shot.emitted_epoch_s + after_s
+    later.emitted_at = shot.emitted_at + dt.timedelta(seconds=after_s)
+    later.save()
+
+
+NOT_EXPLOSIVE = {
+    "construction": 0.82,
+    "firework": 0.09,
+    "other": 0.06,
+    "gunfire": 0.02,
+    "backfire": 0.01,
+}
+
+
+def test_no_more_audio_once_later_shots_make_it_not_explosive(gunshot, settings):
+    """Seen under make run: a construction site's first bangs looked like a firework (in
+    review, audio asked), its later ones made it construction 82%, and the sensors were
+    still asked for the whole 16 s of jackhammer. The incident stays in review (a human
+    decides it), but nothing more is asked: no new sensor, no stretched window."""
+    _, incident = gunshot
+    asked = {
+        r.pk: (r.sensor_id, r.window_start, r.window_end) for r in incident.audio_requests.all()
+    }
+    assert asked
+    incident.class_probabilities = NOT_EXPLOSIVE
+    incident.save(update_fields=["class_probabilities"])
+    _add_later_shot(incident, after_s=3.0)
+    settings.AUDIO_SENSORS_PER_INCIDENT = 8  # room for more sensors: none is added
+
+    services.audio_requests_sync(incident=incident, c=340.0)
+
+    now = {r.pk: (r.sensor_id, r.window_start, r.window_end) for r in incident.audio_requests.all()}
+    assert now == asked
+    assert all(r.status == AudioRequestStatus.PENDING for r in incident.audio_requests.all())
+
+    # Explosive-like again (the machine's call moved back): asking resumes by the rule.
+    incident.class_probabilities = {**NOT_EXPLOSIVE, "construction": 0.02, "gunfire": 0.82}
+    incident.save(update_fields=["class_probabilities"])
+    services.audio_requests_sync(incident=incident, c=340.0)
+    stretched = {r.pk: r.window_end for r in incident.audio_requests.all() if r.pk in asked}
+    assert all(
+        stretched[pk] == end + dt.timedelta(seconds=3.0) for pk, (_, _, end) in asked.items()
+    )
+
+
+def test_a_reviewer_promoted_incident_keeps_its_audio_rule(gunshot):
+    """A reviewer who promotes a machine-filtered incident asks for its audio; later
+    shots stretch the windows as for any incident in review, whatever the machine says."""
+    from apps.review import services as review
+    from tests.factories import UserFactory
+
+    _, incident = gunshot
+    incident.audio_requests.all().delete()
+    incident.status = IncidentStatus.FILTERED
+    incident.class_probabilities = NOT_EXPLOSIVE
+    incident.save(update_fields=["status", "class_probabilities"])
+
+    review.promote_filtered(
+        reviewer=UserFactory(irc_reviewer=True), incident_id=incident.pk, reason="sounds like shots"
+    )
+
+    asked = {r.pk: r.window_end for r in incident.audio_requests.all()}
+    assert asked
+    _add_later_shot(incident, after_s=2.0)
+    incident.refresh_from_db()
+    services.audio_requests_sync(incident=incident, c=340.0)
+    for request in incident.audio_requests.all():
+        assert request.window_end == asked[request.pk] + dt.timedelta(seconds=2.0)
+
+
 def test_stored_audio_is_not_served_by_any_url(client, gunshot):
     """Only the review screen (issue 5) plays clips, through a view that audits it."""
     deployment, incident = gunshot
