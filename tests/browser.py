@@ -118,6 +118,27 @@ def chromium(*, width: int = 1366, height: int = 768, exact_viewport: bool = Fal
     return driver
 
 
+def session_key(user, *, verified: bool = True) -> str:
+    """The session cookie of ``user`` logged in (past the second factor unless not
+    ``verified``), for a browser to take over with ``sign_in``."""
+    from django.test import Client
+
+    from tests.factories import login_verified
+
+    client = Client()
+    if verified:
+        login_verified(client, user)
+    else:
+        client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def sign_in(driver, base_url: str, session: str) -> None:
+    """Hand the browser a session; a cookie can only be set on a page of the site."""
+    driver.get(base_url + "/healthz")
+    driver.add_cookie({"name": "sessionid", "value": session, "path": "/"})
+
+
 def page_wait(driver, timeout: float, poll_frequency: float = 0.5):
     """A WebDriverWait that also retries when the page replaced an element between its
     look-up and its use: the live pages re-render their lists as events arrive."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from django.test import Client
 from selenium.webdriver.common.by import By
 
 from apps.accounts.models import Application
@@ -16,7 +15,7 @@ from apps.audit.services import record_event
 from apps.review import signals
 from tests.alerts.conftest import _alert_settings  # noqa: F401 (the alert settings)
 from tests.alerts.support import agency_with_geography, published_incident, siren_user
-from tests.factories import UserFactory, login_verified
+from tests.factories import UserFactory
 from tests.incidents.support import CENTRE
 from tests.investigations.support import file_request, officer
 from tests.screenshots import screenshot_dir
@@ -47,14 +46,8 @@ def _save_whole_page(driver, path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def _session(user) -> str:
-    client = Client()
-    login_verified(client, user)
-    return client.cookies["sessionid"].value
-
-
 def test_agency_tables_fit_a_phone_without_sideways_scrolling(live_server, smtp_server):
-    from tests.browser import chromium
+    from tests.browser import chromium, session_key, sign_in
 
     agency, area, _, beats = agency_with_geography()
     boss = UserFactory(
@@ -104,8 +97,7 @@ def test_agency_tables_fit_a_phone_without_sideways_scrolling(live_server, smtp_
     out.mkdir(parents=True, exist_ok=True)
     driver = chromium(width=PHONE[0], height=PHONE[1], exact_viewport=True)
     try:
-        driver.get(live_server.url + "/healthz")
-        driver.add_cookie({"name": "sessionid", "value": _session(boss), "path": "/"})
+        sign_in(driver, live_server.url, session_key(boss))
         widths = {}
         covered = {}
         for name, path in PAGES.items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.accounts.models import Application
@@ -18,7 +17,7 @@ SCREENSHOT = screenshot_dir() / "briefing-room.png"
 
 
 def test_heat_map_is_drawn_and_nothing_is_blocked(live_server):
-    from tests.browser import chromium
+    from tests.browser import chromium, session_key, sign_in
 
     agency, area, districts, beats = agency_with_geography()
     now = timezone.now()
@@ -32,14 +31,9 @@ def test_heat_map_is_drawn_and_nothing_is_blocked(live_server):
             lon=-87.70 + 0.003 * (k % 5),
         )
     analyst = UserFactory(agency=agency, applications=[Application.BRIEFING_ROOM])
-    client = Client()
-    client.force_login(analyst)
-    session = client.cookies["sessionid"].value
-
     driver = chromium(width=1280, height=1600)
     try:
-        driver.get(live_server.url + "/healthz")
-        driver.add_cookie({"name": "sessionid", "value": session, "path": "/"})
+        sign_in(driver, live_server.url, session_key(analyst, verified=False))
         driver.get(live_server.url + "/briefing-room/")
         assert driver.find_element("css selector", "[data-figure=total]").text == "30"
         painted = driver.execute_script(
@@ -88,7 +82,7 @@ def _heat_pixels(driver) -> dict:
 @pytest.mark.parametrize("count", [1, 3])
 def test_one_or_a_few_incidents_are_dots_on_a_scaled_area_not_one_dark_square(live_server, count):
     """One incident used to fill the whole 480 px canvas with one dark red cell."""
-    from tests.browser import chromium
+    from tests.browser import chromium, session_key, sign_in
 
     agency, area, _, beats = agency_with_geography()
     now = timezone.now()
@@ -101,15 +95,9 @@ def test_one_or_a_few_incidents_are_dots_on_a_scaled_area_not_one_dark_square(li
             lon=-87.70 + 0.003 * k,
         )
     analyst = UserFactory(agency=agency, applications=[Application.BRIEFING_ROOM])
-    client = Client()
-    client.force_login(analyst)
-
     driver = chromium(width=1280, height=1600)
     try:
-        driver.get(live_server.url + "/healthz")
-        driver.add_cookie(
-            {"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"}
-        )
+        sign_in(driver, live_server.url, session_key(analyst, verified=False))
         driver.get(live_server.url + "/briefing-room/")
         assert driver.find_element("css selector", "[data-figure=total]").text == str(count)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

@@ -396,6 +396,18 @@ def audit_writes_fail():
 
 @pytest.mark.postgres
 @pytest.mark.redis
+def _record_a_new_answer(token, incident):
+    """The audit record of a list answer that differs from the counted repeats."""
+    return services.integration_read_record(
+        token=token.token,
+        action=LISTED,
+        endpoint=LIST,
+        query={},
+        references=[incident.reference],
+        content=["a new answer"],
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_or_rolled_back_record_leaves_the_repeat_count_for_the_next_one(
     api, token, area, audit_writes_fail
@@ -420,14 +432,7 @@ def test_a_failed_or_rolled_back_record_leaves_the_repeat_count_for_the_next_one
 
     # Written, then rolled back with the caller's transaction: nothing is taken either.
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.integration_read_record(
-            token=token.token,
-            action=LISTED,
-            endpoint=LIST,
-            query={},
-            references=[incident.reference],
-            content=["a new answer"],
-        )
+        _record_a_new_answer(token, incident)
         raise RuntimeError("the request failed after the audit write")
     assert len(events(LISTED)) == 1
     assert cache.get(f"{key}:n") == 3
@@ -455,14 +460,7 @@ def test_repeats_counted_while_a_record_commits_stay_for_the_next_record(api, to
     assert cache.get(f"{key}:n") == 2
     incident = published(area=area)
     with transaction.atomic():
-        event = services.integration_read_record(
-            token=token.token,
-            action=LISTED,
-            endpoint=LIST,
-            query={},
-            references=[incident.reference],
-            content=["a new answer"],
-        )
+        event = _record_a_new_answer(token, incident)
         services._count_repeat(key, timezone.now())  # another request, before the commit
     assert event.details["repeats"]["count"] == 2
     assert cache.get(f"{key}:n") == 1

@@ -9,7 +9,7 @@ from django.test import Client
 from selenium.webdriver.common.by import By
 
 from apps.integrations.services import api_token_create
-from tests.factories import AgencyFactory, UserFactory, login_verified
+from tests.factories import AgencyFactory, UserFactory
 from tests.integrations.support import LIST, published
 from tests.review.support import area_with_beat
 from tests.screenshots import screenshot_dir
@@ -23,7 +23,7 @@ def _quiet(settings):
 
 
 def test_a_super_user_finds_a_tokens_reads_by_its_name_in_local_time(live_server):
-    from tests.browser import chromium
+    from tests.browser import chromium, session_key, sign_in
 
     agency = AgencyFactory(system_id="312", time_zone="America/Chicago")
     other = AgencyFactory(system_id="415")
@@ -39,15 +39,9 @@ def test_a_super_user_finds_a_tokens_reads_by_its_name_in_local_time(live_server
     their_auth = {"HTTP_AUTHORIZATION": f"Bearer {theirs.plaintext}"}
     assert Client().get(LIST, **their_auth).status_code == 200
     boss = UserFactory(super_user=True, agency=agency, email="chief@312.example")
-    session = Client()
-    login_verified(session, boss)
-
     driver = chromium(width=1280, height=900)
     try:
-        driver.get(live_server.url + "/healthz")
-        driver.add_cookie(
-            {"name": "sessionid", "value": session.cookies["sessionid"].value, "path": "/"}
-        )
+        sign_in(driver, live_server.url, session_key(boss))
         driver.get(live_server.url + "/agency/audit/")
         field = driver.find_element(By.ID, "id_actor")
         assert driver.find_element(By.CSS_SELECTOR, "label[for=id_actor]").text == (

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 
@@ -16,7 +15,6 @@ from apps.audit.models import AuditEvent
 from apps.evidence.models import PlaybackGrant
 from apps.investigations import services
 from tests.browser import page_wait
-from tests.factories import login_verified
 from tests.incidents.support import deploy, ingest, wav_bytes
 from tests.investigations.support import file_request, sensor_at, store_pulses
 from tests.screenshots import screenshot_dir
@@ -97,19 +95,10 @@ def _problems(driver) -> list[str]:
     ]
 
 
-def _session(user, *, verified: bool) -> str:
-    client = Client()
-    if verified:
-        login_verified(client, user)
-    else:
-        client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
 def test_agency_and_reviewer_pages_in_chromium(
     live_server, agency, officer_user, reviewer, settings
 ):
-    from tests.browser import chromium
+    from tests.browser import chromium, session_key, sign_in
 
     completed = _completed_request(agency, officer_user, reviewer)
     in_review = _request_in_review(agency, officer_user, reviewer, settings)
@@ -119,10 +108,7 @@ def test_agency_and_reviewer_pages_in_chromium(
 
     driver = chromium(width=1366, height=1500)
     try:
-        driver.get(live_server.url + "/healthz")
-        driver.add_cookie(
-            {"name": "sessionid", "value": _session(officer_user, verified=False), "path": "/"}
-        )
+        sign_in(driver, live_server.url, session_key(officer_user, verified=False))
         driver.get(f"{live_server.url}/investigations/{completed.pk}/")
         steps = [
             e.get_attribute("data-action")
@@ -167,9 +153,7 @@ def test_agency_and_reviewer_pages_in_chromium(
         assert _problems(driver) == []
 
         driver.delete_all_cookies()
-        driver.add_cookie(
-            {"name": "sessionid", "value": _session(reviewer, verified=True), "path": "/"}
-        )
+        sign_in(driver, live_server.url, session_key(reviewer, verified=True))
         driver.get(f"{live_server.url}/investigations/review/{in_review.pk}/")
         assert "matches" in driver.find_element(By.ID, "search").text
         audio = driver.find_element(By.ID, "audio").text
@@ -243,7 +227,7 @@ def test_request_pages_map_the_place_radius_and_the_reviewers_sensors(
 ):
     from apps.investigations.selectors import sensors_in_radius
     from apps.sensors.models import SensorStatus
-    from tests.browser import chromium
+    from tests.browser import chromium, session_key, sign_in
 
     inside = [sensor_at(agency, "HC-120N", north=120)[0], sensor_at(agency, "HC-250E", east=250)[0]]
     sensor_at(agency, "HC-420S", north=-420)  # outside the radius
@@ -260,10 +244,7 @@ def test_request_pages_map_the_place_radius_and_the_reviewers_sensors(
 
     driver = chromium(width=1366, height=900)
     try:
-        driver.get(live_server.url + "/healthz")
-        driver.add_cookie(
-            {"name": "sessionid", "value": _session(reviewer, verified=True), "path": "/"}
-        )
+        sign_in(driver, live_server.url, session_key(reviewer, verified=True))
         driver.get(f"{live_server.url}/investigations/review/{investigation.pk}/")
         _assert_circle(_map_drawn(driver), investigation)
         assert len(driver.find_elements(By.CSS_SELECTOR, "#inv-map path.inv-place")) == 1
@@ -282,9 +263,7 @@ def test_request_pages_map_the_place_radius_and_the_reviewers_sensors(
 
         # The agency's page: the same place and radius, no sensor positions.
         driver.delete_all_cookies()
-        driver.add_cookie(
-            {"name": "sessionid", "value": _session(officer_user, verified=False), "path": "/"}
-        )
+        sign_in(driver, live_server.url, session_key(officer_user, verified=False))
         driver.get(f"{live_server.url}/investigations/{investigation.pk}/")
         _assert_circle(_map_drawn(driver), investigation)
         assert not driver.find_elements(By.CSS_SELECTOR, "#inv-map path.inv-sensor")

@@ -21,8 +21,15 @@ from apps.audit.models import AuditEvent
 from apps.incidents.models import AudioClip, IncidentStatus
 from apps.review import services
 from apps.review.models import ReviewDecision
-from tests.browser import DaphneServer, chromium, current_database_url, page_wait
-from tests.factories import DEFAULT_PASSWORD, add_totp_device, login_verified, totp_code
+from tests.browser import (
+    DaphneServer,
+    chromium,
+    current_database_url,
+    page_wait,
+    session_key,
+    sign_in,
+)
+from tests.factories import DEFAULT_PASSWORD, add_totp_device, totp_code
 from tests.review.browser_support import make_incident
 from tests.screenshots import screenshot_dir
 
@@ -117,14 +124,7 @@ def _login_with_totp(driver, server, user, device):
 
 
 def _session_browser(driver, server, user):
-    from django.test import Client
-
-    client = Client()
-    login_verified(client, user)
-    driver.get(server.url + "/static/css/review.css")
-    driver.add_cookie(
-        {"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"}
-    )
+    sign_in(driver, server.url, session_key(user))
     driver.get(server.url + "/review/")
 
 
