@@ -366,8 +366,9 @@ def _searchable(data: _Pulses, config: AssociationConfig) -> bool:
     range agreeing to the timing-noise floor would not be significant, nothing can be
     located. That is refused with an error when the input is dense (a chance match or more
     expected per hypothesis: flooding or a broken sensor), and is simply an empty result
-    when it only means a small array (4 sensors with a few pulses per second need a fifth
-    to confirm a shot).
+    when it only means a small array. A shot's own pulses are not chance matches: the
+    window's count leaves out one pulse per sensor in range (as many as a shot there could
+    hold), so four sensors that hear one shot and nothing else still locate it.
     """
     window = 1.0
     gaps = np.hypot(*(data.positions[:, None, :2] - data.positions[None, :, :2]).transpose(2, 0, 1))
@@ -386,10 +387,12 @@ def _searchable(data: _Pulses, config: AssociationConfig) -> bool:
         mine = np.flatnonzero((data.sensor >= first) & (data.sensor < first + block))
         row = data.sensor[mine] - first
         counts[mine] = heard[row, hi[mine]] - heard[row, lo[mine]]
-    worst_rate = int(counts.max()) / (2.0 * window)
+    sensors_in_range = in_range.sum(axis=1)
+    others = np.maximum(counts - sensors_in_range[data.sensor], 0)
+    worst_rate = int(others.max()) / (2.0 * window)
     worst = worst_rate * 2.0 * config.min_fit_half_width_s
     needed = _sensors_needed(worst, minimum=config.min_sensors, false_alarm_p=config.false_alarm_p)
-    available = int(in_range.sum(axis=1).max())
+    available = int(sensors_in_range.max())
     if needed <= available:
         return True
     if worst < 1.0:

@@ -243,6 +243,19 @@ def test_ten_thousand_sparse_random_pulses_yield_no_shots():
     assert all(shot.n_sensors <= 5 for shot in shots)
 
 
+def test_four_sensors_that_hear_one_shot_and_nothing_else_locate_it():
+    """Issue 3: four consistent sensors (2D, d + 2) locate a shot. The input check counted
+    the shot's own four pulses as the background they must stand out from (2 pulses/s:
+    a fifth sensor needed), so four sensors alone never located anything."""
+    four = np.array([[0.0, 0.0, 0.0], [600.0, 0.0, 0.0], [600.0, 600.0, 0.0], [0.0, 600.0, 0.0]])
+    d = np.hypot(*(four[:, :2] - [210.0, 140.0]).T)
+    (shot,) = associate(pulses_at(four, T0 + d / C), c=C)
+    assert shot.n_sensors == 4 and shot.confident
+    assert math.hypot(shot.x - 210.0, shot.y - 140.0) < 0.01
+    # Three of them are still not enough.
+    assert associate(pulses_at(four[:3], T0 + d[:3] / C), c=C) == []
+
+
 def test_three_sensors_give_only_low_confidence_candidates_when_asked():
     three = np.array([[0.0, 0.0, 5.0], [800.0, 100.0, 0.0], [300.0, 900.0, 10.0]])
     d = np.hypot(*(three[:, :2] - [350.0, 300.0]).T)
