@@ -99,6 +99,7 @@ from apps.acoustics.location import (
     shot_from_fix,
     three_sensor_solutions,
 )
+from apps.acoustics.numbers import finite_float
 from apps.acoustics.types import LocatedShot, Pulse
 
 
@@ -1560,11 +1561,13 @@ def associate(
     searched for, so a shot that would have claimed some pulses first, or whose echo
     ghost a candidate is, is not there to do so.
 
-    Raises AssociationError for non-finite values, duplicate pulse ids, or input so dense
-    that chance coincidences would pass as shots.
+    Raises AssociationError for non-finite values (pulses, c, source_z), duplicate pulse
+    ids, or input so dense that chance coincidences would pass as shots.
     """
     if not math.isfinite(c) or c <= 0:
         raise AssociationError(f"speed of sound must be a positive number, got {c!r}")
+    if source_z is not None and finite_float(source_z) is None:
+        raise AssociationError(f"source height must be a finite number, got {source_z!r}")
     _validate(pulses)
     n_sensors = len({p.sensor_id for p in pulses})
     if n_sensors == 3 and config.three_sensor_candidates:

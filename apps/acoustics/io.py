@@ -29,6 +29,8 @@ PULSE_FIELDS = (
 _REQUIRED_FIELDS = ("pulse_uuid", "serial_number", "arrival_time_utc", "location")
 _REQUIRED_SET, _FIELD_SET = frozenset(_REQUIRED_FIELDS), frozenset(PULSE_FIELDS)
 _AXES = frozenset("xyz")
+# Beyond any recorded surface gust (113 m/s): a weather file saying more is refused.
+MAX_WIND_SPEED_MS = 120.0
 
 
 class PulseFileError(ValueError):
@@ -202,6 +204,11 @@ def read_weather(path: str | Path) -> Weather:
     direction = _finite_number(record.get("direction", 0.0), what="direction", where=where)
     if speed < 0:
         raise PulseFileError(f"{path}: negative wind speed {speed}")
+    # A unit mix-up (km/h, knots) or junk would move every fix by the wind shift.
+    if speed > MAX_WIND_SPEED_MS:
+        raise PulseFileError(
+            f"{path}: wind speed {speed} m/s is not plausible (at most {MAX_WIND_SPEED_MS:g})"
+        )
     # A tiny negative angle rounds to 360.0 % 360 in floats; keep the azimuth in [0, 360).
     wind_from = direction % 360.0
     wind_from = 0.0 if wind_from >= 360.0 else wind_from

@@ -191,6 +191,9 @@ def test_non_finite_values_and_duplicate_ids_are_refused():
         associate(case.pulses + case.pulses[:1], c=C)
     with pytest.raises(AssociationError, match="speed of sound"):
         associate(case.pulses, c=float("nan"))
+    for height in (float("nan"), float("inf")):
+        with pytest.raises(AssociationError, match="source height"):
+            associate(case.pulses, c=C, source_z=height)
 
 
 @pytest.mark.slow

@@ -150,6 +150,31 @@ def test_echoes_arrive_after_the_straight_line_path(calm_burst):
     assert n_echoes > 20
 
 
+def test_diffraction_delays_a_few_ms_and_echoes_tens_to_hundreds_of_ms():
+    # Every line of sight blocked: the diffracted first arrivals come a few ms late (path
+    # differences 0.2-1.5 m), while building echoes come tens to hundreds of ms late.
+    options = Options(wind=False, round_to_ms=False, nlos_probability=1.0, distractors=False)
+    case = generate_scenario(kind="semi_auto", seed=11, options=options)
+    truth = case.truth
+    c = truth["conditions"]["speed_of_sound_ms"]
+    sensors = _sensor_positions(truth)
+    sensor_of = {p.pulse_uuid: p.sensor_id for p in case.pulses}
+    shots = {shot["shot_id"]: shot for shot in truth["shots"]}
+    late = {"diffracted": [], "echo": [], "direct": []}
+    for uuid, info in truth["pulses"].items():
+        shot = shots.get(info.get("shot_id"))
+        if shot is None or info["path"] not in late:
+            continue
+        source = np.array([shot["x"], shot["y"], shot["z"]])
+        straight = np.linalg.norm(sensors[sensor_of[uuid]] - source) / c
+        late[info["path"]].append(info["true_arrival_t"] - shot["t_emit"] - straight)
+    assert late["direct"] == []
+    diffracted, echoes = np.array(late["diffracted"]), np.array(late["echo"])
+    assert len(diffracted) > 50 and len(echoes) > 50
+    assert 0.0005 <= diffracted.min() and diffracted.max() <= 0.005
+    assert 0.02 <= np.median(echoes) <= 0.5 and np.percentile(echoes, 95) >= 0.1
+
+
 def test_direct_arrival_times_match_distance_over_c_within_picking_error(calm_burst):
     truth = calm_burst.truth
     c = truth["conditions"]["speed_of_sound_ms"]

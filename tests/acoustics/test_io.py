@@ -159,6 +159,12 @@ def test_implausible_weather_is_refused(tmp_path):
         read_weather(write_json(tmp_path / "w.json", {"temperature": 400, "speed": 0}))
     with pytest.raises(PulseFileError, match="wind speed"):
         read_weather(write_json(tmp_path / "v.json", {"temperature": 5, "speed": -3}))
+    with pytest.raises(PulseFileError, match="wind speed 500.0 m/s is not plausible"):
+        read_weather(write_json(tmp_path / "u.json", {"temperature": 5, "speed": 500}))
+    assert (
+        read_weather(write_json(tmp_path / "t.json", {"temperature": 5, "speed": 40})).wind_speed_ms
+        == 40
+    )
 
 
 def test_reads_a_real_live_fire_test(livefire_root):

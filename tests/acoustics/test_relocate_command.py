@@ -124,3 +124,39 @@ def test_subprocess_exits_non_zero_with_a_clear_message(tmp_path):
     assert "bad timestamp" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_uses_the_weather_wind(tmp_path):
+    # Exact arrivals in uniformly moving air (12 m/s from the west); the wind shift in the
+    # locator removes the bias that still-air geometry leaves (several metres here).
+    from apps.acoustics.sound import wind_vector
+    from apps.acoustics.types import Pulse
+
+    c, source, t_emit = speed_of_sound(0.0), np.array([430.0, 610.0]), T0
+    wind = wind_vector(speed_ms=12.0, from_deg=270.0)
+    sensors = grid_sensors(np.random.default_rng(5))
+    pulses = []
+    for k, sensor in enumerate(sensors):
+        d = sensor[:2] - source
+        a, b, q = wind @ wind - c**2, -2.0 * d @ wind, d @ d
+        delay = (-b - math.sqrt(b * b - 4.0 * a * q)) / (2.0 * a)
+        pulses.append(Pulse(f"p{k}", f"S{k}", t_emit + delay, *map(float, sensor)))
+    for name, speed in (("windy", 12.0), ("calm", 0.0)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_allpulses(folder / "test_901.allpulses.json", pulses)
+        weather = {"fluid": "air", "temperature": 0.0, "speed": speed, "direction": 270.0}
+        (folder / "test_901.weather.json").write_text(json.dumps(weather))
+    windy, calm = relocate(tmp_path / "windy", tmp_path / "calm")
+    (with_wind,) = windy["shots"]
+    (without,) = calm["shots"]
+    assert math.hypot(with_wind["x"] - source[0], with_wind["y"] - source[1]) < 0.05
+    assert math.hypot(without["x"] - source[0], without["y"] - source[1]) > 1.0
+
+
+@pytest.mark.parametrize("height", ["nan", "inf", "-inf", "ten"])
+def test_a_source_height_that_is_not_a_finite_number_is_refused(tmp_path, height):
+    # float() takes 'nan' and 'inf': they used to give an empty result (no shots), silently.
+    make_test_folder(tmp_path / "a")
+    with pytest.raises(CommandError, match="--source-z"):
+        call_command("relocate", str(tmp_path / "a"), f"--source-z={height}", stdout=io.StringIO())

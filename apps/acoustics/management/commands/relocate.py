@@ -7,7 +7,9 @@ the input's own frame.
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -15,6 +17,17 @@ from apps.acoustics.association import AssociationError, associate
 from apps.acoustics.io import PulseFileError, format_utc, read_pulse_input
 from apps.acoustics.sound import DEFAULT_TEMPERATURE_C, speed_of_sound, weather_wind
 from apps.acoustics.types import LocatedShot
+
+
+def finite_height(text: str) -> float:
+    """--source-z: a finite number of metres (argparse's float takes 'nan' and 'inf')."""
+    try:
+        height = float(text)
+    except ValueError:
+        height = math.nan
+    if not math.isfinite(height):
+        raise argparse.ArgumentTypeError(f"must be a finite number of metres, got {text!r}")
+    return height
 
 
 def shot_record(shot: LocatedShot) -> dict:
@@ -44,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument(
             "--source-z",
-            type=float,
+            type=finite_height,
             default=None,
             help="2.5D: fix the shooter's height (input frame, metres); default 2D",
         )
