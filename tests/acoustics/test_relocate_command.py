@@ -105,6 +105,28 @@ def test_unreadable_input_raises_a_command_error(tmp_path):
         relocate(bad)
 
 
+def test_an_unreadable_path_does_not_stop_the_others(tmp_path):
+    """`relocate FP*/test_*` with one broken folder used to stop there: the paths after
+    it were never located. Each readable PATH gets its line; the command then fails,
+    naming what it could not read."""
+    make_test_folder(tmp_path / "first")
+    make_test_folder(tmp_path / "last", seed=4)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="1 of 3 paths could not be read or located"):
+        call_command(
+            "relocate",
+            str(tmp_path / "first"),
+            str(tmp_path / "missing"),
+            str(tmp_path / "last"),
+            stdout=out,
+            stderr=err,
+        )
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["source"] for line in lines] == [str(tmp_path / "first"), str(tmp_path / "last")]
+    assert all(len(line["shots"]) == 2 for line in lines)
+    assert "missing" in err.getvalue() and "no such file" in err.getvalue()
+
+
 def test_subprocess_exits_non_zero_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.allpulses.json"
     bad.write_text(

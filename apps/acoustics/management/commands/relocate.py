@@ -48,6 +48,7 @@ def shot_record(shot: LocatedShot) -> dict:
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # pure computation: no database, no settings to check
     help = (
         "Group pulses into shots and locate them. PATH is a live-fire test folder or an "
         "allpulses JSON file; prints one JSON line per PATH."
@@ -64,21 +65,40 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         source_z = options["source_z"]
-        for path in options["paths"]:
+        paths = options["paths"]
+        failures = []
+        for path in paths:
+            # An unreadable PATH does not stop the others (`relocate FP*/test_*`); the
+            # command still exits non-zero, naming each failure.
             try:
-                pulse_input = read_pulse_input(path)
-            except PulseFileError as error:
-                raise CommandError(str(error)) from None
-            weather = pulse_input.weather
-            temperature = weather.temperature_c if weather else DEFAULT_TEMPERATURE_C
-            try:
-                shots = associate(
-                    pulse_input.pulses,
-                    c=speed_of_sound(temperature),
-                    wind_xy=weather_wind(weather),
-                    source_z=source_z,
-                )
-            except AssociationError as error:
-                raise CommandError(f"cannot locate shots in {path}: {error}") from None
-            record = {"source": path, "shots": [shot_record(s) for s in shots]}
+                record = self._relocated(path, source_z=source_z)
+            except CommandError as error:
+                failures.append(str(error))
+                if len(paths) > 1:
+                    self.stderr.write(str(error))
+                continue
             self.stdout.write(json.dumps(record))
+        if failures and len(paths) == 1:
+            raise CommandError(failures[0])
+        if failures:
+            raise CommandError(
+                f"{len(failures)} of {len(paths)} paths could not be read or located"
+            )
+
+    def _relocated(self, path: str, *, source_z: float | None) -> dict:
+        try:
+            pulse_input = read_pulse_input(path)
+        except PulseFileError as error:
+            raise CommandError(str(error)) from None
+        weather = pulse_input.weather
+        temperature = weather.temperature_c if weather else DEFAULT_TEMPERATURE_C
+        try:
+            shots = associate(
+                pulse_input.pulses,
+                c=speed_of_sound(temperature),
+                wind_xy=weather_wind(weather),
+                source_z=source_z,
+            )
+        except AssociationError as error:
+            raise CommandError(f"cannot locate shots in {path}: {error}") from None
+        return {"source": path, "shots": [shot_record(s) for s in shots]}
