@@ -97,14 +97,18 @@ def classify_incident(
     model = load_model(model_path_setting())
     try:
         features = classifier.incident_features(incident=incident, pulses=pulses, weather=weather)
-        probabilities = model.probabilities(features)
+        # Rounded as stored: audio is later allowed or not from the stored figures
+        # (services.audio_allowed), so routing must judge the same ones.
+        probabilities = {
+            name: round(float(p), 6) for name, p in model.probabilities(features).items()
+        }
         explosive = classifier.is_explosive_like(probabilities)
     except (classifier.ClassifierError, ValueError) as error:
         raise IncidentUnclassifiable(str(error)) from None
     # The artifact's operating point (a gunfire threshold from v3 on), not simply the argmax.
     machine_class = model.decide(probabilities)
     return Classification(
-        probabilities={name: round(float(p), 6) for name, p in probabilities.items()},
+        probabilities=probabilities,
         machine_class=machine_class,
         explosive_like=bool(explosive),
         model_version=str(getattr(model, "version", "")),

@@ -255,8 +255,9 @@ def audio_requests_sync(
     """Make the incident's pending requests those of its nearest sensors (at most N).
 
     Only for incidents in review, and only while audio is allowed (``audio_allowed``, or
-    ``reviewer_asked`` by a promotion): otherwise nothing is asked or stretched and what
-    was asked stays as it was. Fulfilled requests count towards N and never change;
+    ``reviewer_asked`` by a promotion): otherwise its pending requests are withdrawn
+    (nothing more is uploaded; clips already stored stay) and are issued again should
+    audio be allowed once more. Fulfilled requests count towards N and never change;
     pending ones get the window recomputed by the rule (a refinement may extend it, never
     beyond the rule); a pending request of a sensor that is no longer among the nearest
     is withdrawn. Expired or refused requests are not issued again.
@@ -264,6 +265,9 @@ def audio_requests_sync(
     if incident.status != IncidentStatus.PENDING_REVIEW:
         raise ValueError("audio may only be requested for incidents in review")
     if not (reviewer_asked or audio_allowed(incident=incident)):
+        AudioRequest.objects.filter(incident=incident, status=AudioRequestStatus.PENDING).update(
+            status=AudioRequestStatus.WITHDRAWN, updated_at=timezone.now()
+        )
         return
     now = now or timezone.now()
     limit = int(incident_setting("AUDIO_SENSORS_PER_INCIDENT"))

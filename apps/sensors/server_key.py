@@ -112,19 +112,18 @@ def server_signing_key() -> ed25519.Ed25519PrivateKey:
                 raise ImproperlyConfigured(
                     f"SERVER_SIGNING_KEY_DEV_FILE: cannot create {path}: {error.strerror or error}"
                 ) from None
+        setting = "SERVER_SIGNING_KEY_DEV_FILE" if development else "SERVER_SIGNING_KEY_FILE"
         try:
             stat = path.stat()
         except OSError as error:
-            raise ImproperlyConfigured(
-                f"SERVER_SIGNING_KEY_FILE: cannot read {path}: {error.strerror}"
-            ) from None
+            raise ImproperlyConfigured(f"{setting}: cannot read {path}: {error.strerror}") from None
         marker = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
         key = _cache.get(marker)
         if key is None:
             try:
                 key = load_private_key_pem(path.read_bytes())
             except (OSError, KeyFormatError) as error:
-                raise ImproperlyConfigured(f"SERVER_SIGNING_KEY_FILE: {path}: {error}") from None
+                raise ImproperlyConfigured(f"{setting}: {path}: {error}") from None
             _cache.clear()
             _cache[marker] = key
         return key

@@ -441,7 +441,8 @@ def test_no_more_audio_once_later_shots_make_it_not_explosive(gunshot, settings)
     """Seen under make run: a construction site's first bangs looked like a firework (in
     review, audio asked), its later ones made it construction 82%, and the sensors were
     still asked for the whole 16 s of jackhammer. The incident stays in review (a human
-    decides it), but nothing more is asked: no new sensor, no stretched window."""
+    decides it), but nothing more is asked: no new sensor, no stretched window, and the
+    requests not yet answered are withdrawn (the sensors no longer see them)."""
     _, incident = gunshot
     asked = {
         r.pk: (r.sensor_id, r.window_start, r.window_end) for r in incident.audio_requests.all()
@@ -456,7 +457,7 @@ def test_no_more_audio_once_later_shots_make_it_not_explosive(gunshot, settings)
 
     now = {r.pk: (r.sensor_id, r.window_start, r.window_end) for r in incident.audio_requests.all()}
     assert now == asked
-    assert all(r.status == AudioRequestStatus.PENDING for r in incident.audio_requests.all())
+    assert all(r.status == AudioRequestStatus.WITHDRAWN for r in incident.audio_requests.all())
 
     # Explosive-like again (the machine's call moved back): asking resumes by the rule.
     incident.class_probabilities = {**NOT_EXPLOSIVE, "construction": 0.02, "gunfire": 0.82}
@@ -466,6 +467,8 @@ def test_no_more_audio_once_later_shots_make_it_not_explosive(gunshot, settings)
     assert all(
         stretched[pk] == end + dt.timedelta(seconds=3.0) for pk, (_, _, end) in asked.items()
     )
+    again = incident.audio_requests.filter(pk__in=asked)
+    assert all(r.status == AudioRequestStatus.PENDING for r in again)
 
 
 def test_a_reviewer_promoted_incident_keeps_its_audio_rule(gunshot):

@@ -394,8 +394,6 @@ def audit_writes_fail():
     return failing
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
 def _record_a_new_answer(token, incident):
     """The audit record of a list answer that differs from the counted repeats."""
     return services.integration_read_record(
@@ -408,6 +406,8 @@ def _record_a_new_answer(token, incident):
     )
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_or_rolled_back_record_leaves_the_repeat_count_for_the_next_one(
     api, token, area, audit_writes_fail
