@@ -401,31 +401,27 @@ def test_a_sensor_is_no_longer_asked_once_the_incident_is_decided_not_gunfire(cl
         assert reply.status_code == 200 and reply.json()["requests"] == []
 
 
-def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):
-    """A later shot of the same incident stretches the window to (last - first) + 6 s."""
-    deployment, incident = gunshot
-    shot = incident.shots.get()
-    before = {r.pk: (r.window_start, r.window_end) for r in incident.audio_requests.all()}
-    second = incident.shots.get()
-    second.pk = None
-    second.emitted_epoch_s = shot.emitted_epoch_s + 1.5
-    second.emitted_at = shot.emitted_at + dt.timedelta(seconds=1.5)
-    second.save()
-    services.audio_requests_sync(incident=incident, c=340.0)
-    for request in incident.audio_requests.all():
-        start, end = before[request.pk]
-        assert request.window_start == start
-        assert request.window_end == end + dt.timedelta(seconds=1.5)
-        assert math.isclose(request.window_s, 1.5 + AUDIO_PRE_S + AUDIO_POST_S, abs_tol=2e-6)
-
-
 def _add_later_shot(incident, *, after_s: float) -> None:
+    """A copy of the incident's last shot, fired after_s later."""
     shot = incident.shots.order_by("emitted_epoch_s").last()
     later = incident.shots.get(pk=shot.pk)
     later.pk = None
     later.emitted_epoch_s = shot.emitted_epoch_s + after_s
     later.emitted_at = shot.emitted_at + dt.timedelta(seconds=after_s)
     later.save()
+
+
+def test_a_refinement_extends_pending_windows_by_the_rule_only(gunshot):
+    """A later shot of the same incident stretches the window to (last - first) + 6 s."""
+    deployment, incident = gunshot
+    before = {r.pk: (r.window_start, r.window_end) for r in incident.audio_requests.all()}
+    _add_later_shot(incident, after_s=1.5)
+    services.audio_requests_sync(incident=incident, c=340.0)
+    for request in incident.audio_requests.all():
+        start, end = before[request.pk]
+        assert request.window_start == start
+        assert request.window_end == end + dt.timedelta(seconds=1.5)
+        assert math.isclose(request.window_s, 1.5 + AUDIO_PRE_S + AUDIO_POST_S, abs_tol=2e-6)
 
 
 NOT_EXPLOSIVE = {
