@@ -418,6 +418,20 @@ def recipe_family() -> list[Recipe]:
     return recipes
 
 
+def cached_locator(sets: list[ShotSet]):
+    """`locate_sets(sets, recipe)` as a function of the recipe, each fix computed once:
+    the aggregate does not change the fixes, only the centroid."""
+    cache: dict[Recipe, dict[str, PositionPoints]] = {}
+
+    def located(recipe: Recipe) -> dict[str, PositionPoints]:
+        key = replace(recipe, aggregate="shot")
+        if key not in cache:
+            cache[key] = locate_sets(sets, recipe)
+        return cache[key]
+
+    return located
+
+
 def prescribed_family(range_caps_m=(None,)) -> list[Recipe]:
     """Issue 3's locator: closed form refined by robust Gauss-Newton (Huber or Cauchy),
     2D or 2.5D, under every speed / wind / centroid variant and sensor range cap."""
@@ -463,14 +477,7 @@ def where_the_data_allow(
 ) -> dict[str, Allowance]:
     """Table IV per firing position against the default and the best any recipe reaches
     from our association's sets. `located(recipe)` may serve cached fixes."""
-    if located is None:
-        cache: dict[Recipe, dict[str, PositionPoints]] = {}
-
-        def located(recipe: Recipe) -> dict[str, PositionPoints]:
-            key = replace(recipe, aggregate="shot")  # the aggregate does not change fixes
-            if key not in cache:
-                cache[key] = locate_sets(our_sets, recipe)
-            return cache[key]
+    located = located or cached_locator(our_sets)
 
     def lowest(recipes: list[Recipe]) -> dict[str, tuple[float, str]]:
         best: dict[str, tuple[float, str]] = {}
@@ -545,14 +552,10 @@ def reproduce(*, tests, results, default_errors_m: dict[str, float] | None = Non
         "complete": "SST sets, complete",
         "ours": "our sets",
     }
-    cache: dict[tuple[str, Recipe], dict[str, PositionPoints]] = {}
+    locators = {kind: cached_locator(sets) for kind, sets in which.items()}
 
     def located(kind: str, recipe: Recipe) -> dict[str, PositionPoints]:
-        # The aggregate does not change the fixes, only the centroid.
-        key = (kind, replace(recipe, aggregate="shot"))
-        if key not in cache:
-            cache[key] = locate_sets(which[kind], recipe)
-        return cache[key]
+        return locators[kind](recipe)
 
     for kind, recipe in shown:
         groups = located(kind, recipe)
